@@ -1,0 +1,201 @@
+// The BLIS frame: five loops around the micro-kernel, each labelled below.
+//
+//   loop 5  jc over N in steps of NC     (B block sized for L3)
+//   loop 4  pc over K in steps of KC     pack B: KC x NC
+//   loop 3  ic over M in steps of MC     pack A: MC x KC (L2)
+//   loop 2  jr over the block's NR-wide panels of B (one panel in L1)
+//   loop 1  ir over the block's MR-high panels of A
+//           micro-kernel: MR x NR tile of C += panel of A x panel of B
+//
+// Threads: C is cut into a grid of blocks, one per thread, and each thread runs the five
+// loops on its block with its own packing buffers. No barrier is ever needed (idle OpenMP
+// threads sleep, so each barrier would cost a wake-up); the price is that threads in the
+// same grid row pack the same A and threads in the same column the same B, which the
+// grid choice (choose_thread_grid) weighs against load balance.
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <new>
+
+#include "common/parallel.h"
+#include "cpu/gemm_config.h"
+#include "cpu/gemm_kernels.h"
+
+namespace fastcnn::cpu {
+
+using namespace gemm_config;
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// [begin, end) of `count` items for part `part` of `parts`, sizes differing by at most one.
+void split_range(int64_t count, int parts, int part, int64_t& begin, int64_t& end) {
+  begin = count * part / parts;
+  end = count * (part + 1) / parts;
+}
+
+// Packing buffers, kept per calling thread and grown on demand: a GEMM in a training loop
+// reuses the same pages instead of faulting in fresh ones every call.
+float* packing_workspace(size_t floats) {
+  struct FreeDeleter {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, FreeDeleter> buffer;
+  thread_local size_t capacity = 0;
+  if (floats > capacity) {
+    buffer.reset();
+    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    if (!buffer) throw std::bad_alloc();
+    capacity = floats;
+  }
+  return buffer.get();
+}
+
+// Loops 2 and 1 over one packed block: the mc x nc block of C at (ic, jc).
+void macro_kernel(const GemmParams& p, GemmUkernel ukernel, const float* packed_a, const float* packed_b,
+                  int64_t ic, int64_t mc, int64_t jc, int64_t nc, int64_t kc, bool first_k, bool last_k) {
+  const bool bias_per_row = last_k && p.epilogue.bias_mode == BiasMode::PerRow;
+  const bool bias_per_col = last_k && p.epilogue.bias_mode == BiasMode::PerColumn;
+  TileEpilogue ep;
+  ep.alpha = p.alpha;
+  ep.beta = first_k ? p.beta : 1.0f;  // later K blocks accumulate onto the first's result
+  ep.relu = last_k && p.epilogue.relu;
+
+  for (int64_t jr = 0; jr * NR < nc; ++jr) {  // loop 2
+    const int64_t j = jc + jr * NR;
+    const int64_t nr = std::min(NR, nc - jr * NR);
+    const float* b_panel = packed_b + jr * NR * kc;
+    for (int64_t ir = 0; ir * MR < mc; ++ir) {  // loop 1
+      const int64_t i = ic + ir * MR;
+      const int64_t mr = std::min(MR, mc - ir * MR);
+      const float* a_panel = packed_a + ir * MR * kc;
+      float* c = p.c + i * p.ldc + j;
+      if (mr == MR && nr == NR) {
+        ep.row_bias = bias_per_row ? p.epilogue.bias + i : nullptr;
+        ep.col_bias = bias_per_col ? p.epilogue.bias + j : nullptr;
+        ukernel(kc, a_panel, b_panel, c, p.ldc, ep);
+        continue;
+      }
+      // Edge tile: run the full-size kernel on a padded copy, then write back the part in C.
+      alignas(64) float tile[MR * NR] = {};
+      float row_bias[MR] = {}, col_bias[NR] = {};
+      if (ep.beta != 0.0f) {
+        for (int64_t r = 0; r < mr; ++r) std::copy(c + r * p.ldc, c + r * p.ldc + nr, tile + r * NR);
+      }
+      if (bias_per_row) std::copy(p.epilogue.bias + i, p.epilogue.bias + i + mr, row_bias);
+      if (bias_per_col) std::copy(p.epilogue.bias + j, p.epilogue.bias + j + nr, col_bias);
+      ep.row_bias = bias_per_row ? row_bias : nullptr;
+      ep.col_bias = bias_per_col ? col_bias : nullptr;
+      ukernel(kc, a_panel, b_panel, tile, NR, ep);
+      for (int64_t r = 0; r < mr; ++r) std::copy(tile + r * NR, tile + r * NR + nr, c + r * p.ldc);
+    }
+  }
+}
+
+// Loops 5 to 1 on one thread, for the whole of `p`.
+void gemm_serial(const GemmParams& p, GemmUkernel ukernel) {
+  const int64_t kc_max = std::min(KC, p.k);
+  const int64_t nc_max = std::min(NC, ceil_div(p.n, NR) * NR);
+  const int64_t mc_max = std::min(MC, ceil_div(p.m, MR) * MR);
+  // With a single A block (M <= MC, the usual convolution), each packed B panel meets A
+  // once: pack it just before its micro-kernels, into one L1-sized panel, instead of
+  // writing a whole KC x NC block out to L3 and reading it back.
+  const bool single_a_block = p.m <= MC;
+  const int64_t b_floats = kc_max * (single_a_block ? NR : nc_max);
+  float* packed_b = packing_workspace(static_cast<size_t>(b_floats + kc_max * mc_max));
+  float* packed_a = packed_b + b_floats;  // 64-byte aligned: b_floats is a multiple of 16
+  for (int64_t jc = 0; jc < p.n; jc += NC) {  // loop 5
+    const int64_t nc = std::min(NC, p.n - jc);
+    for (int64_t pc = 0; pc < p.k; pc += KC) {  // loop 4
+      const int64_t kc = std::min(KC, p.k - pc);
+      const bool first_k = pc == 0, last_k = pc + kc == p.k;
+      if (single_a_block) {
+        pack_a_block(p, 0, p.m, pc, kc, packed_a);
+        for (int64_t jr = 0; jr < nc; jr += NR) {  // loop 2, packing B as it goes
+          const int64_t nr = std::min(NR, nc - jr);
+          pack_b_panels(p, pc, kc, jc + jr, nr, packed_b);
+          macro_kernel(p, ukernel, packed_a, packed_b, 0, p.m, jc + jr, nr, kc, first_k, last_k);
+        }
+        continue;
+      }
+      pack_b_panels(p, pc, kc, jc, nc, packed_b);
+      for (int64_t ic = 0; ic < p.m; ic += MC) {  // loop 3
+        const int64_t mc = std::min(MC, p.m - ic);
+        pack_a_block(p, ic, mc, pc, kc, packed_a);
+        macro_kernel(p, ukernel, packed_a, packed_b, ic, mc, jc, nc, kc, first_k, last_k);
+      }
+    }
+  }
+}
+
+// The rows [i0, i1) and columns [j0, j1) of the product, as a GEMM of its own.
+GemmParams sub_gemm(const GemmParams& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+  GemmParams sub = p;
+  sub.m = i1 - i0;
+  sub.n = j1 - j0;
+  sub.a += p.trans_a ? i0 : i0 * p.lda;
+  sub.b += p.trans_b ? j0 * p.ldb : j0;
+  sub.c += i0 * p.ldc + j0;
+  if (p.epilogue.bias_mode == BiasMode::PerRow) sub.epilogue.bias += i0;
+  if (p.epilogue.bias_mode == BiasMode::PerColumn) sub.epilogue.bias += j0;
+  return sub;
+}
+
+struct ThreadGrid {
+  int rows = 1, cols = 1;
+};
+
+// The grid of C blocks with the least work on the busiest thread: its share of the
+// multiply-adds (whole register tiles, so uneven splits show) plus the packing it does,
+// each packed float weighted as kPackCost multiply-adds.
+ThreadGrid choose_thread_grid(const GemmParams& p, int threads) {
+  constexpr double kPackCost = 16.0;
+  const int64_t m_panels = ceil_div(p.m, MR), n_panels = ceil_div(p.n, NR);
+  ThreadGrid best;
+  double best_cost = -1;
+  for (int cols = threads; cols >= 1; --cols) {
+    if (threads % cols) continue;
+    const int rows = threads / cols;
+    const double block_m = static_cast<double>(ceil_div(m_panels, rows) * MR);
+    const double block_n = static_cast<double>(ceil_div(n_panels, cols) * NR);
+    const double a_packs = static_cast<double>(ceil_div(static_cast<int64_t>(block_n), NC));
+    const double cost = block_m * block_n * p.k + kPackCost * p.k * (block_m * a_packs + block_n);
+    if (best_cost < 0 || cost < best_cost) best_cost = cost, best = {rows, cols};
+  }
+  return best;
+}
+
+}  // namespace
+
+void gemm_blocked(const GemmParams& p, GemmUkernel ukernel, int threads) {
+  if (threads <= 1) {
+    detail::parallel_region(1, [&](int, int) { gemm_serial(p, ukernel); });
+    return;
+  }
+  const ThreadGrid grid = choose_thread_grid(p, threads);
+  const int64_t m_panels = ceil_div(p.m, MR), n_panels = ceil_div(p.n, NR);
+  std::exception_ptr error;  // an exception must not cross the OpenMP region
+  detail::parallel_region(grid.rows * grid.cols, [&](int tid, int team) {
+    // The runtime may grant fewer threads than asked: then each takes several blocks.
+    for (int block = tid; block < grid.rows * grid.cols; block += team) {
+      int64_t row_begin, row_end, col_begin, col_end;
+      split_range(m_panels, grid.rows, block / grid.cols, row_begin, row_end);
+      split_range(n_panels, grid.cols, block % grid.cols, col_begin, col_end);
+      if (row_begin == row_end || col_begin == col_end) continue;
+      try {
+        gemm_serial(sub_gemm(p, row_begin * MR, std::min(p.m, row_end * MR), col_begin * NR,
+                             std::min(p.n, col_end * NR)),
+                    ukernel);
+      } catch (...) {
+#pragma omp critical(fastcnn_gemm_error)
+        if (!error) error = std::current_exception();
+      }
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace fastcnn::cpu

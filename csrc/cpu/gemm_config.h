@@ -1,0 +1,29 @@
+// GEMM blocking, in one place. The sizes follow BLIS's choices for AMD Zen (this is a
+// Zen 3 EPYC: 32 KiB L1d and 512 KiB L2 per core, 32 MiB shared L3); measured here with
+// benchmarks/gemm.py.
+#pragma once
+
+#include <cstdint>
+
+namespace fastcnn::cpu::gemm_config {
+
+// Register tile of the micro-kernel: 6 rows x 16 columns = 12 ymm accumulators, leaving
+// 2 registers for B and 2 for broadcasts of A.
+constexpr int64_t MR = 6;
+constexpr int64_t NR = 16;
+
+// KC: a KC x NR panel of packed B (256 * 16 * 4 B = 16 KiB) stays in L1 across the MR
+// rows of A it meets.
+constexpr int64_t KC = 256;
+// MC: an MC x KC block of packed A (144 * 256 * 4 B = 144 KiB) stays in L2.
+constexpr int64_t MC = 144;
+// NC: a KC x NC block of packed B (256 * 4080 * 4 B = 4 MiB) stays in L3.
+constexpr int64_t NC = 4080;
+
+static_assert(MC % MR == 0 && NC % NR == 0, "cache blocks must hold whole register tiles");
+
+// Below this many multiply-adds a GEMM runs on one thread: waking the pool costs more
+// than it saves.
+constexpr int64_t kMinFmasPerThread = int64_t(1) << 18;
+
+}  // namespace fastcnn::cpu::gemm_config

@@ -1,0 +1,47 @@
+// The pieces of the CPU GEMM, shared between the frame (gemm_blocked.cpp), the packing
+// routines (gemm_pack.cpp) and the micro-kernels (gemm_ukernel_*.cpp). Internal header.
+#pragma once
+
+#include <cstdint>
+
+#include "fastcnn/gemm.h"
+
+namespace fastcnn::cpu {
+
+// What a micro-kernel does with one MR x NR tile of C after its multiply-adds:
+//   C = relu?(alpha * AB + beta * C + row_bias[i] + col_bias[j]).
+// beta == 0 never reads C; null biases are skipped.
+struct TileEpilogue {
+  float alpha = 1.0f;
+  float beta = 0.0f;
+  const float* row_bias = nullptr;  // MR values
+  const float* col_bias = nullptr;  // NR values
+  bool relu = false;
+};
+
+// Multiplies a packed MR x kc panel of A by a packed kc x NR panel of B into the MR x NR
+// tile at c (row stride ldc). Packed B panels are 32-byte aligned.
+using GemmUkernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+                             int64_t ldc, const TileEpilogue& epilogue);
+
+void gemm_ukernel_ref_6x16(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+                           int64_t ldc, const TileEpilogue& epilogue);
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+void gemm_ukernel_avx2_6x16(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+                            int64_t ldc, const TileEpilogue& epilogue);
+#endif
+
+// Packs rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into MR-row panels: for each
+// k, the MR values of a column side by side; rows past M are zero.
+void pack_a_block(const GemmParams& params, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
+                  float* packed);
+
+// Packs rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) into NR-wide panels, one
+// after another: for each k, NR values side by side; columns past nc are zero.
+void pack_b_panels(const GemmParams& params, int64_t p0, int64_t kc, int64_t j0, int64_t nc,
+                   float* packed);
+
+// The five BLIS loops around `ukernel`, on up to `threads` threads. Requires m, n, k >= 1.
+void gemm_blocked(const GemmParams& params, GemmUkernel ukernel, int threads);
+
+}  // namespace fastcnn::cpu

@@ -1,0 +1,72 @@
+// Packing for the blocked GEMM: copies op(A) and op(B) into the contiguous panels the
+// micro-kernel streams through, zero-padding the edges so it never needs a partial path.
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/gemm_config.h"
+#include "cpu/gemm_kernels.h"
+
+namespace fastcnn::cpu {
+
+using gemm_config::MR;
+using gemm_config::NR;
+
+namespace {
+
+void pack_a_panel(const GemmParams& p, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float* dst) {
+  if (mr < MR) std::fill(dst, dst + kc * MR, 0.0f);
+  if (p.trans_a) {  // A stored K x M: each k's MR values are contiguous
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = p.a + (p0 + k) * p.lda + i0;
+      for (int64_t i = 0; i < mr; ++i) dst[k * MR + i] = src[i];
+    }
+  } else {  // A stored M x K: read each row once, contiguously
+    for (int64_t i = 0; i < mr; ++i) {
+      const float* src = p.a + (i0 + i) * p.lda + p0;
+      for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
+    }
+  }
+}
+
+}  // namespace
+
+void pack_a_block(const GemmParams& p, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* packed) {
+  for (int64_t i = 0; i < mc; i += MR) {
+    pack_a_panel(p, i0 + i, std::min(MR, mc - i), p0, kc, packed + i * kc);
+  }
+}
+
+void pack_b_panels(const GemmParams& p, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+  const int64_t full_panels = nc / NR, tail = nc % NR;
+  if (p.trans_b) {  // B stored N x K: read each column's K values contiguously
+    if (tail) std::fill(dst + full_panels * NR * kc, dst + (full_panels + 1) * NR * kc, 0.0f);
+    for (int64_t j = 0; j < nc; ++j) {
+      const float* src = p.b + (j0 + j) * p.ldb + p0;
+      float* panel = dst + (j / NR) * NR * kc + j % NR;
+      for (int64_t k = 0; k < kc; ++k) panel[k * NR] = src[k];
+    }
+    return;
+  }
+  // B stored K x N: fill one panel at a time, so writes are sequential; each step reads
+  // NR contiguous floats of a row.
+  // Reads stride down the rows of B, so prefetch the next panel's lines meanwhile: they
+  // arrive while this panel's micro-kernels run. (A prefetch never faults, even past B.)
+  for (int64_t q = 0; q < full_panels; ++q) {
+    const float* src = p.b + p0 * p.ldb + j0 + q * NR;
+    float* panel = dst + q * NR * kc;
+    for (int64_t k = 0; k < kc; ++k) {
+      __builtin_prefetch(src + k * p.ldb + 2 * NR - 1);
+      std::memcpy(panel + k * NR, src + k * p.ldb, sizeof(float) * NR);  // fixed size: inlined
+    }
+  }
+  if (tail) {
+    const float* src = p.b + p0 * p.ldb + j0 + full_panels * NR;
+    float* panel = dst + full_panels * NR * kc;
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t j = 0; j < tail; ++j) panel[k * NR + j] = src[k * p.ldb + j];
+      for (int64_t j = tail; j < NR; ++j) panel[k * NR + j] = 0.0f;
+    }
+  }
+}
+
+}  // namespace fastcnn::cpu

@@ -1,0 +1,32 @@
+"""fastcnn: convolutional networks on hand-tuned AVX2/FMA and CUDA kernels."""
+
+import os as _os
+
+# Idle OpenMP threads sleep instead of spinning, so fastcnn never burns a core between
+# kernel calls. libgomp reads OMP_WAIT_POLICY once, when it loads with _C (imported by
+# backend): set it for that moment only, so other OpenMP users in the process (torch's own
+# runtime, child processes) keep their defaults. A user's value wins.
+_user_wait_policy = _os.environ.get("OMP_WAIT_POLICY")
+if _user_wait_policy is None:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+try:
+    from . import backend
+finally:
+    if _user_wait_policy is None:
+        del _os.environ["OMP_WAIT_POLICY"]
+
+from . import cuda  # noqa: E402
+from .gemm import matmul  # noqa: E402
+from .threads import get_num_threads, set_flush_denormal, set_num_threads  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "backend",
+    "cuda",
+    "get_num_threads",
+    "matmul",
+    "set_flush_denormal",
+    "set_num_threads",
+]
