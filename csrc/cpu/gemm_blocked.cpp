@@ -97,7 +97,9 @@ void macro_kernel(const GemmParams& p, GemmUkernel ukernel, const float* packed_
 
 // Loops 5 to 1 on one thread, for the whole of `p`.
 void gemm_serial(const GemmParams& p, GemmUkernel ukernel) {
-  const int64_t kc_max = std::min(KC, p.k);
+  // K blocks of equal size (576 -> 3 x 192, not 256 + 256 + 64): a short last block
+  // would pay a full read-modify-write of C for little work.
+  const int64_t kc_max = ceil_div(p.k, ceil_div(p.k, KC));
   const int64_t nc_max = std::min(NC, ceil_div(p.n, NR) * NR);
   const int64_t mc_max = std::min(MC, ceil_div(p.m, MR) * MR);
   // With a single A block (M <= MC, the usual convolution), each packed B panel meets A
@@ -109,8 +111,8 @@ void gemm_serial(const GemmParams& p, GemmUkernel ukernel) {
   float* packed_a = packed_b + b_floats;  // 64-byte aligned: b_floats is a multiple of 16
   for (int64_t jc = 0; jc < p.n; jc += NC) {  // loop 5
     const int64_t nc = std::min(NC, p.n - jc);
-    for (int64_t pc = 0; pc < p.k; pc += KC) {  // loop 4
-      const int64_t kc = std::min(KC, p.k - pc);
+    for (int64_t pc = 0; pc < p.k; pc += kc_max) {  // loop 4
+      const int64_t kc = std::min(kc_max, p.k - pc);
       const bool first_k = pc == 0, last_k = pc + kc == p.k;
       if (single_a_block) {
         pack_a_block(p, 0, p.m, pc, kc, packed_a);

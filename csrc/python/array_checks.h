@@ -23,16 +23,18 @@ inline std::string shape_string(const std::vector<int64_t>& shape) {
   return out.str();
 }
 
-// A checked float32 C-contiguous array: its data pointer and shape.
+// A checked float32 C-contiguous array: its data pointer and shape. It borrows the
+// array, which the caller's arguments keep alive. (No py::array member: pybind11's
+// default py::array() allocates an empty NumPy array, a cost on every call.)
 struct FloatArray {
-  py::array array;
   std::vector<int64_t> shape;
   float* data = nullptr;
+  int64_t nbytes = 0;
 
   int64_t dim(int i) const { return shape[static_cast<size_t>(i)]; }
   int ndim() const { return static_cast<int>(shape.size()); }
   const char* begin_byte() const { return reinterpret_cast<const char*>(data); }
-  const char* end_byte() const { return begin_byte() + array.nbytes(); }
+  const char* end_byte() const { return begin_byte() + nbytes; }
 };
 
 inline FloatArray float_array(const py::object& obj, const char* op, const char* name, int min_ndim,
@@ -41,35 +43,36 @@ inline FloatArray float_array(const py::object& obj, const char* op, const char*
     throw py::type_error(std::string(op) + ": " + name + " must be a numpy.ndarray, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
   }
+  const auto array = py::reinterpret_borrow<py::array>(obj);
   FloatArray out;
-  out.array = py::reinterpret_borrow<py::array>(obj);
-  for (py::ssize_t i = 0; i < out.array.ndim(); ++i) out.shape.push_back(out.array.shape(i));
-  if (!out.array.dtype().is(py::dtype::of<float>())) {
-    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(out.array.dtype())) +
+  for (py::ssize_t i = 0; i < array.ndim(); ++i) out.shape.push_back(array.shape(i));
+  if (!array.dtype().is(py::dtype::of<float>())) {
+    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(array.dtype())) +
                          ", expected float32");
   }
-  if (out.array.ndim() < min_ndim || out.array.ndim() > max_ndim) {
+  if (array.ndim() < min_ndim || array.ndim() > max_ndim) {
     std::ostringstream message;
     message << op << ": " << name << " must have " << min_ndim;
     if (max_ndim != min_ndim) message << " to " << max_ndim;
     message << " dimensions, got shape " << shape_string(out.shape);
     throw py::value_error(message.str());
   }
-  if (!(out.array.flags() & py::array::c_style)) {
+  if (!(array.flags() & py::array::c_style)) {
     throw py::value_error(std::string(op) + ": " + name + " of shape " + shape_string(out.shape) +
                           " is not C-contiguous; pass numpy.ascontiguousarray(" + name + ")");
   }
-  if (writable && !out.array.writeable()) {
+  if (writable && !array.writeable()) {
     throw py::value_error(std::string(op) + ": output " + name + " is read-only");
   }
-  out.data = static_cast<float*>(const_cast<void*>(out.array.data()));
+  out.data = static_cast<float*>(const_cast<void*>(array.data()));
+  out.nbytes = static_cast<int64_t>(array.nbytes());
   return out;
 }
 
 // Outputs must not share memory with inputs: the kernels read inputs after writing output.
 inline void check_no_overlap(const FloatArray& out, const FloatArray& in, const char* op, const char* out_name,
                              const char* in_name) {
-  if (out.array.nbytes() == 0 || in.array.nbytes() == 0) return;
+  if (out.nbytes == 0 || in.nbytes == 0) return;
   if (out.begin_byte() < in.end_byte() && in.begin_byte() < out.end_byte()) {
     throw py::value_error(std::string(op) + ": output " + out_name + " overlaps input " + in_name);
   }

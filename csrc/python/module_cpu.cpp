@@ -53,19 +53,20 @@ BatchedGemm parse_gemm(const char* op, bool batched, const py::object& a_obj, co
   const int64_t k = trans_a ? g.a.dim(a_off) : g.a.dim(a_off + 1);
   const int64_t k_b = trans_b ? g.b.dim(b_off + 1) : g.b.dim(b_off);
   const int64_t n = trans_b ? g.b.dim(b_off) : g.b.dim(b_off + 1);
-  const std::string shapes = std::string(" (a ") + shape_string(g.a.shape) + (trans_a ? " transposed" : "") +
-                             ", b " + shape_string(g.b.shape) + (trans_b ? " transposed" : "") + ", c " +
-                             shape_string(g.c.shape) + ")";
-  if (k != k_b) throw py::value_error(std::string(op) + ": inner dimensions differ, " + std::to_string(k) +
-                                      " vs " + std::to_string(k_b) + shapes);
+  // Built only on error: this runs on every call, and a small GEMM takes microseconds.
+  auto fail = [&](const std::string& what) {
+    throw py::value_error(std::string(op) + ": " + what + " (a " + shape_string(g.a.shape) +
+                          (trans_a ? " transposed" : "") + ", b " + shape_string(g.b.shape) +
+                          (trans_b ? " transposed" : "") + ", c " + shape_string(g.c.shape) + ")");
+  };
+  if (k != k_b) fail("inner dimensions differ, " + std::to_string(k) + " vs " + std::to_string(k_b));
   if (g.c.dim(c_off) != m || g.c.dim(c_off + 1) != n) {
-    throw py::value_error(std::string(op) + ": c must be " + std::to_string(m) + " x " + std::to_string(n) +
-                          shapes);
+    fail("c must be " + std::to_string(m) + " x " + std::to_string(n));
   }
   if (batched) {
     g.batch = g.c.dim(0);
-    if (g.a.ndim() == 3 && g.a.dim(0) != g.batch) throw py::value_error(std::string(op) + ": batch of a differs from c" + shapes);
-    if (g.b.ndim() == 3 && g.b.dim(0) != g.batch) throw py::value_error(std::string(op) + ": batch of b differs from c" + shapes);
+    if (g.a.ndim() == 3 && g.a.dim(0) != g.batch) fail("batch of a differs from c");
+    if (g.b.ndim() == 3 && g.b.dim(0) != g.batch) fail("batch of b differs from c");
     g.stride_a = g.a.ndim() == 3 ? m * k : 0;
     g.stride_b = g.b.ndim() == 3 ? k * n : 0;
     g.stride_c = m * n;
@@ -86,8 +87,8 @@ BatchedGemm parse_gemm(const char* op, bool batched, const py::object& a_obj, co
     p.epilogue.bias_mode = parse_bias_mode(bias_mode);
     const int64_t expected = p.epilogue.bias_mode == fastcnn::BiasMode::PerRow ? m : n;
     if (g.bias.dim(0) != expected) {
-      throw py::value_error(std::string(op) + ": bias of shape " + shape_string(g.bias.shape) + " with bias_mode='" +
-                            bias_mode + "' must have " + std::to_string(expected) + " values" + shapes);
+      fail("bias of shape " + shape_string(g.bias.shape) + " with bias_mode='" + bias_mode + "' must have " +
+           std::to_string(expected) + " values");
     }
     check_no_overlap(g.c, g.bias, op, "c", "bias");
     p.epilogue.bias = g.bias.data;
