@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,9 @@ namespace {
 
 std::atomic<int> g_num_threads{0};
 std::atomic<bool> g_flush_denormal{true};
+std::atomic<bool> g_thread_pool_started{false};
+std::atomic<bool> g_pool_lost_in_fork{false};  // this process was forked after the pool started
+std::atomic<bool> g_in_forked_child{false};    // until set_num_threads() is called in it
 std::string g_num_threads_source;  // guarded by g_source_mutex
 std::mutex g_source_mutex;
 std::once_flag g_init_once;
@@ -95,7 +99,12 @@ int env_thread_count(const char* name, std::string& source) {
   return static_cast<int>(count);
 }
 
-void drop_to_one_thread_in_child() { g_num_threads.store(1); }
+// Runs in the child right after fork(): only async-signal-safe work, no locks.
+void drop_to_one_thread_in_child() {
+  g_num_threads.store(1);
+  g_in_forked_child.store(true);
+  if (g_thread_pool_started.load()) g_pool_lost_in_fork.store(true);
+}
 
 void init_once() {
   std::call_once(g_init_once, [] {
@@ -111,8 +120,8 @@ void init_once() {
     g_num_threads.compare_exchange_strong(expected, count);  // a set_num_threads() before init wins
     const char* flush = std::getenv("FASTCNN_FLUSH_DENORMAL");
     if (flush && std::strcmp(flush, "0") == 0) g_flush_denormal.store(false);
-    // Threads of an OpenMP pool do not survive fork(); a child that forks from a
-    // multi-threaded parent (a data-loader worker) runs its kernels on one thread.
+    // A forked child (a data-loader worker) runs its kernels on one thread: N workers on
+    // N cores must not start N pools each, and GNU OpenMP's pool does not survive fork().
     pthread_atfork(nullptr, nullptr, drop_to_one_thread_in_child);
   });
 }
@@ -133,6 +142,13 @@ int get_num_threads() {
 void set_num_threads(int n) {
   FASTCNN_CHECK(n >= 1, "set_num_threads: n must be >= 1, got ", n);
   init_once();
+  if (n > 1 && g_pool_lost_in_fork.load()) {
+    throw std::runtime_error(
+        "set_num_threads: this process was forked after fastcnn's OpenMP threads had started in its "
+        "parent, and GNU OpenMP cannot run threads in such a child (it would hang), so it stays on one "
+        "thread; start workers with multiprocessing's 'spawn' or 'forkserver' method to use threads");
+  }
+  g_in_forked_child.store(false);
   g_num_threads.store(n);
   std::lock_guard<std::mutex> lock(g_source_mutex);
   g_num_threads_source = "set_num_threads(" + std::to_string(n) + ")";
@@ -140,9 +156,12 @@ void set_num_threads(int n) {
 
 std::string num_threads_source() {
   init_once();
+  if (g_in_forked_child.load()) return "forked child: one thread";
   std::lock_guard<std::mutex> lock(g_source_mutex);
   return g_num_threads_source;
 }
+
+void mark_thread_pool_started() { g_thread_pool_started.store(true, std::memory_order_relaxed); }
 
 bool flush_denormal() {
   init_once();

@@ -45,6 +45,7 @@ void parallel_region(int threads, const Body& body) {
     body(0, 1);
     return;
   }
+  mark_thread_pool_started();
 #pragma omp parallel num_threads(threads)
   {
     KernelFloatEnv env;

@@ -85,9 +85,9 @@ void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t strid
   check_params(params);
   FASTCNN_CHECK(batch >= 0, "gemm_strided_batched: batch must be >= 0, got ", batch);
   FASTCNN_CHECK(stride_a >= 0 && stride_b >= 0, "gemm_strided_batched: strides must be >= 0");
-  FASTCNN_CHECK(batch <= 1 || stride_c >= params.m * params.ldc,
-                "gemm_strided_batched: stride_c=", stride_c, " makes the outputs overlap (M*ldc=",
-                params.m * params.ldc, ")");
+  const int64_t c_extent = params.m == 0 || params.n == 0 ? 0 : (params.m - 1) * params.ldc + params.n;
+  FASTCNN_CHECK(batch <= 1 || stride_c >= c_extent, "gemm_strided_batched: stride_c=", stride_c,
+                " makes the outputs overlap (each C spans ", c_extent, " floats)");
   if (batch == 0) return;
   const GemmUkernel ukernel = active_ukernel();
   const int threads = get_num_threads();

@@ -46,8 +46,11 @@ inline FloatArray float_array(const py::object& obj, const char* op, const char*
   const auto array = py::reinterpret_borrow<py::array>(obj);
   FloatArray out;
   for (py::ssize_t i = 0; i < array.ndim(); ++i) out.shape.push_back(array.shape(i));
-  if (!array.dtype().is(py::dtype::of<float>())) {
-    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(array.dtype())) +
+  // By value, not identity: pickled arrays and dtypes with metadata are float32 too.
+  const py::dtype dtype = array.dtype();
+  if (dtype.kind() != 'f' || dtype.itemsize() != 4 || dtype.byteorder() == '>') {
+    const std::string order = dtype.byteorder() == '>' ? " (big-endian)" : "";
+    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(dtype)) + order +
                          ", expected float32");
   }
   if (array.ndim() < min_ndim || array.ndim() > max_ndim) {

@@ -82,9 +82,10 @@ BatchedGemm parse_gemm(const char* op, bool batched, const py::object& a_obj, co
   p.b = g.b.data, p.ldb = g.b.dim(b_off + 1);
   p.c = g.c.data, p.ldc = n;
   p.epilogue.relu = relu;
+  const fastcnn::BiasMode mode = parse_bias_mode(bias_mode);  // checked even without a bias
   if (!bias_obj.is_none()) {
     g.bias = float_array(bias_obj, op, "bias", 1, 1);
-    p.epilogue.bias_mode = parse_bias_mode(bias_mode);
+    p.epilogue.bias_mode = mode;
     const int64_t expected = p.epilogue.bias_mode == fastcnn::BiasMode::PerRow ? m : n;
     if (g.bias.dim(0) != expected) {
       fail("bias of shape " + shape_string(g.bias.shape) + " with bias_mode='" + bias_mode + "' must have " +
@@ -137,6 +138,8 @@ py::dict build_info() {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "fastcnn CPU kernels (AVX2/FMA with a portable fallback, OpenMP)";
+  fastcnn::get_num_threads();  // reads the environment and registers the fork handler now
+
 
   const auto gemm_doc =
       "c = relu?(alpha * op(a) @ op(b) + beta * c + bias), in place; returns c.\n"

@@ -80,7 +80,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             return np.ascontiguousarray(x).reshape(batch, *x.shape[-2:])
 
         _C.gemm_batched(batched(a2), batched(b2), c.reshape(batch, m, n))
-    return out if out is not None else c.reshape(result_shape)
+    if out is not None:
+        return out
+    return c.reshape(result_shape)[()] if result_shape == () else c.reshape(result_shape)
 
 
 __all__ = ["matmul"]

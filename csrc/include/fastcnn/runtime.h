@@ -22,9 +22,11 @@ void set_active_isa(Isa isa);          // throws std::invalid_argument if unsupp
 
 // Threads. The default is the number of physical cores this process may use (affinity
 // mask and cgroup CPU quota), overridden by FASTCNN_NUM_THREADS, then OMP_NUM_THREADS.
-// A forked child process drops to one thread.
+// A forked child process drops to one thread; if the parent's pool had started, it cannot
+// go back up (set_num_threads(n > 1) throws std::runtime_error there).
 int get_num_threads();
 void set_num_threads(int n);           // effective for the next kernel call
+void mark_thread_pool_started();       // called by parallel_region before it starts threads
 int usable_physical_cores();
 std::string num_threads_source();      // where the current count came from, for `fastcnn info`
 
