@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/check.h"
+#include "common/parallel.h"
 #include "fastcnn/runtime.h"
 
 namespace fastcnn {
@@ -161,8 +162,6 @@ std::string num_threads_source() {
   return g_num_threads_source;
 }
 
-void mark_thread_pool_started() { g_thread_pool_started.store(true, std::memory_order_relaxed); }
-
 bool flush_denormal() {
   init_once();
   return g_flush_denormal.load(std::memory_order_relaxed);
@@ -172,5 +171,9 @@ void set_flush_denormal(bool enabled) {
   init_once();
   g_flush_denormal.store(enabled);
 }
+
+namespace detail {
+void mark_thread_pool_started() { g_thread_pool_started.store(true, std::memory_order_relaxed); }
+}  // namespace detail
 
 }  // namespace fastcnn

@@ -4,6 +4,8 @@
 
 #include <omp.h>
 
+#include <exception>
+
 #include "fastcnn/runtime.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -36,8 +38,14 @@ class KernelFloatEnv {
   unsigned saved_ = 0;
 };
 
+// Called by parallel_region before it starts threads (a forked child of a process whose
+// pool has run cannot start one again; parallel.cpp).
+void mark_thread_pool_started();
+
 // Runs body(thread_id, thread_count) on up to `threads` threads. The team may be smaller
-// than asked, so bodies split work by the count they are given.
+// than asked, so bodies split work by the count they are given. An exception thrown by a
+// body (e.g. std::bad_alloc) must not cross the OpenMP region: the first one is rethrown
+// here once every thread has finished.
 template <class Body>
 void parallel_region(int threads, const Body& body) {
   if (threads <= 1) {
@@ -46,11 +54,18 @@ void parallel_region(int threads, const Body& body) {
     return;
   }
   mark_thread_pool_started();
+  std::exception_ptr error;
 #pragma omp parallel num_threads(threads)
   {
     KernelFloatEnv env;
-    body(omp_get_thread_num(), omp_get_num_threads());
+    try {
+      body(omp_get_thread_num(), omp_get_num_threads());
+    } catch (...) {
+#pragma omp critical(fastcnn_parallel_region_error)
+      if (!error) error = std::current_exception();
+    }
   }
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace fastcnn::detail

@@ -2,7 +2,6 @@
 // micro-kernel for this CPU and the thread count for the problem size.
 #include <algorithm>
 #include <cmath>
-#include <exception>
 #include <limits>
 
 #include "common/check.h"
@@ -100,16 +99,9 @@ void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t strid
   };
   // Small matrices: one thread per matrix. Large ones: all threads inside each GEMM.
   if (threads_for(params, threads) == 1 && batch > 1) {
-    std::exception_ptr error;  // an exception must not cross the OpenMP region
     detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, batch)), [&](int tid, int team) {
-      try {
-        for (int64_t index = tid; index < batch; index += team) run_checked(item(index), ukernel, 1);
-      } catch (...) {
-#pragma omp critical(fastcnn_gemm_batched_error)
-        if (!error) error = std::current_exception();
-      }
+      for (int64_t index = tid; index < batch; index += team) run_checked(item(index), ukernel, 1);
     });
-    if (error) std::rethrow_exception(error);
     return;
   }
   for (int64_t index = 0; index < batch; ++index) {

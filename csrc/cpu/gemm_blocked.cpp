@@ -14,7 +14,6 @@
 // grid choice (choose_thread_grid) weighs against load balance.
 #include <algorithm>
 #include <cstdlib>
-#include <exception>
 #include <memory>
 #include <new>
 
@@ -179,7 +178,6 @@ void gemm_blocked(const GemmParams& p, GemmUkernel ukernel, int threads) {
   }
   const ThreadGrid grid = choose_thread_grid(p, threads);
   const int64_t m_panels = ceil_div(p.m, MR), n_panels = ceil_div(p.n, NR);
-  std::exception_ptr error;  // an exception must not cross the OpenMP region
   detail::parallel_region(grid.rows * grid.cols, [&](int tid, int team) {
     // The runtime may grant fewer threads than asked: then each takes several blocks.
     for (int block = tid; block < grid.rows * grid.cols; block += team) {
@@ -187,17 +185,11 @@ void gemm_blocked(const GemmParams& p, GemmUkernel ukernel, int threads) {
       split_range(m_panels, grid.rows, block / grid.cols, row_begin, row_end);
       split_range(n_panels, grid.cols, block % grid.cols, col_begin, col_end);
       if (row_begin == row_end || col_begin == col_end) continue;
-      try {
-        gemm_serial(sub_gemm(p, row_begin * MR, std::min(p.m, row_end * MR), col_begin * NR,
-                             std::min(p.n, col_end * NR)),
-                    ukernel);
-      } catch (...) {
-#pragma omp critical(fastcnn_gemm_error)
-        if (!error) error = std::current_exception();
-      }
+      gemm_serial(sub_gemm(p, row_begin * MR, std::min(p.m, row_end * MR), col_begin * NR,
+                           std::min(p.n, col_end * NR)),
+                  ukernel);
     }
   });
-  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace fastcnn::cpu

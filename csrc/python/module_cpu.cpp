@@ -140,7 +140,6 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "fastcnn CPU kernels (AVX2/FMA with a portable fallback, OpenMP)";
   fastcnn::get_num_threads();  // reads the environment and registers the fork handler now
 
-
   const auto gemm_doc =
       "c = relu?(alpha * op(a) @ op(b) + beta * c + bias), in place; returns c.\n"
       "a, b, c: float32 C-contiguous; bias_mode 'row' (len M) or 'column' (len N).";

@@ -82,7 +82,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         _C.gemm_batched(batched(a2), batched(b2), c.reshape(batch, m, n))
     if out is not None:
         return out
-    return c.reshape(result_shape)[()] if result_shape == () else c.reshape(result_shape)
+    result = c.reshape(result_shape)
+    return result[()] if result.ndim == 0 else result  # 1-D @ 1-D: a scalar, as numpy gives
 
 
 __all__ = ["matmul"]

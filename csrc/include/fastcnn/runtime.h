@@ -26,7 +26,6 @@ void set_active_isa(Isa isa);          // throws std::invalid_argument if unsupp
 // go back up (set_num_threads(n > 1) throws std::runtime_error there).
 int get_num_threads();
 void set_num_threads(int n);           // effective for the next kernel call
-void mark_thread_pool_started();       // called by parallel_region before it starts threads
 int usable_physical_cores();
 std::string num_threads_source();      // where the current count came from, for `fastcnn info`
 
