@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace fastcnn::python {
@@ -23,35 +24,53 @@ inline std::string shape_string(const std::vector<int64_t>& shape) {
   return out.str();
 }
 
-// A checked float32 C-contiguous array: its data pointer and shape. It borrows the
-// array, which the caller's arguments keep alive. (No py::array member: pybind11's
-// default py::array() allocates an empty NumPy array, a cost on every call.)
-struct FloatArray {
+// A checked C-contiguous array of T (float32 or int64): its data pointer and shape. It
+// borrows the array, which the caller's arguments keep alive. (No py::array member:
+// pybind11's default py::array() allocates an empty NumPy array, a cost on every call.)
+template <class T>
+struct CheckedArray {
   std::vector<int64_t> shape;
-  float* data = nullptr;
+  T* data = nullptr;
   int64_t nbytes = 0;
 
   int64_t dim(int i) const { return shape[static_cast<size_t>(i)]; }
   int ndim() const { return static_cast<int>(shape.size()); }
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
   const char* begin_byte() const { return reinterpret_cast<const char*>(data); }
   const char* end_byte() const { return begin_byte() + nbytes; }
 };
+using FloatArray = CheckedArray<float>;
+using Int64Array = CheckedArray<int64_t>;
 
-inline FloatArray float_array(const py::object& obj, const char* op, const char* name, int min_ndim,
-                              int max_ndim, bool writable = false) {
+template <class T>
+constexpr char dtype_kind() {
+  return std::is_floating_point_v<T> ? 'f' : 'i';
+}
+template <class T>
+constexpr const char* dtype_name() {
+  return std::is_floating_point_v<T> ? "float32" : "int64";
+}
+
+template <class T>
+CheckedArray<T> checked_array(const py::object& obj, const char* op, const char* name, int min_ndim, int max_ndim,
+                              bool writable = false) {
   if (!py::isinstance<py::array>(obj)) {
     throw py::type_error(std::string(op) + ": " + name + " must be a numpy.ndarray, got " +
                          std::string(py::str(py::type::of(obj).attr("__name__"))));
   }
   const auto array = py::reinterpret_borrow<py::array>(obj);
-  FloatArray out;
+  CheckedArray<T> out;
   for (py::ssize_t i = 0; i < array.ndim(); ++i) out.shape.push_back(array.shape(i));
   // By value, not identity: pickled arrays and dtypes with metadata are float32 too.
   const py::dtype dtype = array.dtype();
-  if (dtype.kind() != 'f' || dtype.itemsize() != 4 || dtype.byteorder() == '>') {
+  if (dtype.kind() != dtype_kind<T>() || dtype.itemsize() != sizeof(T) || dtype.byteorder() == '>') {
     const std::string order = dtype.byteorder() == '>' ? " (big-endian)" : "";
     throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(dtype)) + order +
-                         ", expected float32");
+                         ", expected " + dtype_name<T>());
   }
   if (array.ndim() < min_ndim || array.ndim() > max_ndim) {
     std::ostringstream message;
@@ -67,13 +86,24 @@ inline FloatArray float_array(const py::object& obj, const char* op, const char*
   if (writable && !array.writeable()) {
     throw py::value_error(std::string(op) + ": output " + name + " is read-only");
   }
-  out.data = static_cast<float*>(const_cast<void*>(array.data()));
+  out.data = static_cast<T*>(const_cast<void*>(array.data()));
   out.nbytes = static_cast<int64_t>(array.nbytes());
   return out;
 }
 
+inline FloatArray float_array(const py::object& obj, const char* op, const char* name, int min_ndim, int max_ndim,
+                              bool writable = false) {
+  return checked_array<float>(obj, op, name, min_ndim, max_ndim, writable);
+}
+
+inline Int64Array int64_array(const py::object& obj, const char* op, const char* name, int min_ndim, int max_ndim,
+                              bool writable = false) {
+  return checked_array<int64_t>(obj, op, name, min_ndim, max_ndim, writable);
+}
+
 // Outputs must not share memory with inputs: the kernels read inputs after writing output.
-inline void check_no_overlap(const FloatArray& out, const FloatArray& in, const char* op, const char* out_name,
+template <class A, class B>
+void check_no_overlap(const A& out, const B& in, const char* op, const char* out_name,
                              const char* in_name) {
   if (out.nbytes == 0 || in.nbytes == 0) return;
   if (out.begin_byte() < in.end_byte() && in.begin_byte() < out.end_byte()) {

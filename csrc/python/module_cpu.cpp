@@ -11,6 +11,7 @@
 #include "fastcnn/runtime.h"
 #include "build_info.h"
 #include "python/array_checks.h"
+#include "python/bindings.h"
 
 namespace py = pybind11;
 using fastcnn::python::check_no_overlap;
@@ -175,4 +176,10 @@ PYBIND11_MODULE(_C, m) {
     py::gil_scoped_release release;
     return fastcnn::cpu::measure_peak_gflops(threads, seconds);
   }, py::arg("threads"), py::arg("seconds") = 0.2);
+
+  fastcnn::python::bind_conv(m);
+  fastcnn::python::bind_pool(m);
+  fastcnn::python::bind_activation(m);
+  fastcnn::python::bind_loss(m);
+  fastcnn::python::bind_norm(m);
 }

@@ -15,7 +15,7 @@ finally:
     if _user_wait_policy is None:
         del _os.environ["OMP_WAIT_POLICY"]
 
-from . import cuda  # noqa: E402
+from . import cuda, ops  # noqa: E402
 from .gemm import matmul  # noqa: E402
 from .threads import get_num_threads, set_flush_denormal, set_num_threads  # noqa: E402
 
@@ -27,6 +27,7 @@ __all__ = [
     "cuda",
     "get_num_threads",
     "matmul",
+    "ops",
     "set_flush_denormal",
     "set_num_threads",
 ]

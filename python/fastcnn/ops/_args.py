@@ -1,0 +1,58 @@
+"""Argument normalization and checks shared by the kernel API (fastcnn.ops)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def shape_str(shape) -> str:
+    return "(" + ", ".join(str(int(d)) for d in shape) + (",)" if len(shape) == 1 else ")")
+
+
+def as_tuple(value, n: int, op: str, name: str, minimum: int = 0) -> tuple[int, ...]:
+    """An int or a sequence of n ints, each >= minimum, as a tuple of n ints."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        values = (int(value),) * n
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise TypeError(f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}") from None
+        if len(values) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                       for v in values):
+            raise TypeError(f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}")
+        values = tuple(int(v) for v in values)
+    if any(v < minimum for v in values):
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return values
+
+
+def float32_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """x as a C-contiguous float32 ndarray (no copy when it already is one)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype != np.float32:
+        raise TypeError(f"{op}: {name} has dtype {x.dtype}, expected float32")
+    _check_ndim(x, op, name, ndim)
+    return np.ascontiguousarray(x)
+
+
+def int64_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """x as a C-contiguous int64 ndarray (no copy when it already is one)."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype != np.int64:
+        raise TypeError(f"{op}: {name} has dtype {x.dtype}, expected int64")
+    _check_ndim(x, op, name, ndim)
+    return np.ascontiguousarray(x)
+
+
+def _check_ndim(x: np.ndarray, op: str, name: str, ndim) -> None:
+    if ndim is None:
+        return
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in allowed:
+        wanted = " or ".join(str(d) for d in allowed)
+        raise ValueError(f"{op}: {name} must have {wanted} dimensions, got shape {shape_str(x.shape)}")

@@ -1,0 +1,3 @@
+"""activation kernels (see fastcnn.ops)."""
+
+__all__: list[str] = []

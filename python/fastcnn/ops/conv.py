@@ -1,0 +1,3 @@
+"""conv kernels (see fastcnn.ops)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""loss kernels (see fastcnn.ops)."""
+
+__all__: list[str] = []

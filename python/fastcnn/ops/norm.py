@@ -1,0 +1,3 @@
+"""norm kernels (see fastcnn.ops)."""
+
+__all__: list[str] = []

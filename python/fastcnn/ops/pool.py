@@ -1,0 +1,3 @@
+"""pool kernels (see fastcnn.ops)."""
+
+__all__: list[str] = []
