@@ -74,9 +74,11 @@ void run_checked(const GemmParams& p, GemmUkernel ukernel, int threads) {
 
 }  // namespace
 
-void gemm(const GemmParams& params) {
+void gemm(const GemmParams& params) { gemm_with_threads(params, get_num_threads()); }
+
+void gemm_with_threads(const GemmParams& params, int threads) {
   check_params(params);
-  run_checked(params, active_ukernel(), threads_for(params, get_num_threads()));
+  run_checked(params, active_ukernel(), threads_for(params, threads));
 }
 
 void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t stride_a, int64_t stride_b,

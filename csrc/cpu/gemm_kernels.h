@@ -44,4 +44,8 @@ void pack_b_panels(const GemmParams& params, int64_t p0, int64_t kc, int64_t j0,
 // The five BLIS loops around `ukernel`, on up to `threads` threads. Requires m, n, k >= 1.
 void gemm_blocked(const GemmParams& params, GemmUkernel ukernel, int threads);
 
+// cpu::gemm on at most `threads` threads (fewer when the problem is small), for kernels
+// that split their own work across threads and call it with 1 from inside a region.
+void gemm_with_threads(const GemmParams& params, int threads);
+
 }  // namespace fastcnn::cpu

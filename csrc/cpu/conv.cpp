@@ -1,0 +1,157 @@
+// The public CPU convolution: checks, the choice of algorithm per shape, dispatch, and
+// the bias gradient (a plain reduction every algorithm shares).
+#include <algorithm>
+
+#include "common/check.h"
+#include "common/parallel.h"
+#include "cpu/conv_kernels.h"
+#include "fastcnn/conv.h"
+#include "fastcnn/runtime.h"
+
+namespace fastcnn {
+
+const char* conv_algorithm_name(ConvAlgorithm algorithm) {
+  switch (algorithm) {
+    case ConvAlgorithm::Auto: return "auto";
+    case ConvAlgorithm::Gemm1x1: return "gemm1x1";
+    case ConvAlgorithm::Im2col: return "im2col";
+    case ConvAlgorithm::Depthwise: return "depthwise";
+    case ConvAlgorithm::Winograd: return "winograd";
+  }
+  return "?";
+}
+
+namespace cpu {
+
+namespace {
+
+constexpr int64_t kMaxDepthwiseTaps = 64 * 64;  // the stack buffer of depthwise backward-weight
+
+bool is_depthwise(const Conv2dParams& p) {
+  return p.groups == p.in_channels && p.out_channels == p.in_channels && p.kernel_h * p.kernel_w <= kMaxDepthwiseTaps;
+}
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+}
+
+bool is_winograd_3x3(const Conv2dParams& p) {
+  return p.kernel_h == 3 && p.kernel_w == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
+         p.dilation_w == 1 && p.groups == 1;
+}
+
+ConvAlgorithm resolve(const Conv2dParams& p, ConvAlgorithm algorithm, const char* op) {
+  if (algorithm == ConvAlgorithm::Auto) return conv2d_choose_algorithm(p);
+  FASTCNN_CHECK(conv2d_algorithm_supports(algorithm, p), op, ": algorithm '", conv_algorithm_name(algorithm),
+                "' cannot compute this convolution (kernel ", p.kernel_h, "x", p.kernel_w, ", stride ", p.stride_h,
+                "x", p.stride_w, ", groups ", p.groups, ", channels ", p.in_channels, "->", p.out_channels, ")");
+  return algorithm;
+}
+
+}  // namespace
+
+void conv2d_check(const Conv2dParams& p) {
+  FASTCNN_CHECK(p.batch >= 0, "conv2d: batch must be >= 0, got ", p.batch);
+  FASTCNN_CHECK(p.in_channels >= 1 && p.out_channels >= 1, "conv2d: channels must be >= 1, got in_channels=",
+                p.in_channels, " out_channels=", p.out_channels);
+  FASTCNN_CHECK(p.in_h >= 1 && p.in_w >= 1, "conv2d: input size must be >= 1, got ", p.in_h, "x", p.in_w);
+  FASTCNN_CHECK(p.kernel_h >= 1 && p.kernel_w >= 1, "conv2d: kernel size must be >= 1, got ", p.kernel_h, "x",
+                p.kernel_w);
+  FASTCNN_CHECK(p.stride_h >= 1 && p.stride_w >= 1, "conv2d: stride must be >= 1, got ", p.stride_h, "x",
+                p.stride_w);
+  FASTCNN_CHECK(p.dilation_h >= 1 && p.dilation_w >= 1, "conv2d: dilation must be >= 1, got ", p.dilation_h, "x",
+                p.dilation_w);
+  FASTCNN_CHECK(p.pad_top >= 0 && p.pad_bottom >= 0 && p.pad_left >= 0 && p.pad_right >= 0,
+                "conv2d: padding must be >= 0");
+  FASTCNN_CHECK(p.groups >= 1 && p.in_channels % p.groups == 0 && p.out_channels % p.groups == 0,
+                "conv2d: groups=", p.groups, " must divide in_channels=", p.in_channels,
+                " and out_channels=", p.out_channels);
+  const int64_t span_h = p.dilation_h * (p.kernel_h - 1) + 1, span_w = p.dilation_w * (p.kernel_w - 1) + 1;
+  FASTCNN_CHECK(span_h <= p.in_h + p.pad_top + p.pad_bottom && span_w <= p.in_w + p.pad_left + p.pad_right,
+                "conv2d: kernel ", span_h, "x", span_w, " (dilated) is larger than the padded input ",
+                p.in_h + p.pad_top + p.pad_bottom, "x", p.in_w + p.pad_left + p.pad_right);
+}
+
+bool conv2d_algorithm_supports(ConvAlgorithm algorithm, const Conv2dParams& p) {
+  switch (algorithm) {
+    case ConvAlgorithm::Auto: return true;
+    case ConvAlgorithm::Gemm1x1: return is_pointwise(p);
+    case ConvAlgorithm::Im2col: return true;
+    case ConvAlgorithm::Depthwise: return is_depthwise(p);
+    case ConvAlgorithm::Winograd: return is_winograd_3x3(p);
+  }
+  return false;
+}
+
+// The heuristic, in order: depthwise filters run directly (a GEMM per channel would have
+// one row); 1x1 convolutions are already GEMMs; everything else unfolds (im2col).
+ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p) {
+  if (is_depthwise(p)) return ConvAlgorithm::Depthwise;
+  if (is_pointwise(p)) return ConvAlgorithm::Gemm1x1;
+  return ConvAlgorithm::Im2col;
+}
+
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu, float* y,
+                    ConvAlgorithm algorithm) {
+  conv2d_check(p);
+  if (p.batch == 0) return;
+  switch (resolve(p, algorithm, "conv2d")) {
+    case ConvAlgorithm::Depthwise: return conv2d_depthwise_forward(p, x, w, bias, relu, y);
+    case ConvAlgorithm::Winograd: return conv2d_winograd_forward(p, x, w, bias, relu, y);
+    case ConvAlgorithm::Gemm1x1: return conv2d_gemm_forward(p, true, x, w, bias, relu, y);
+    default: return conv2d_gemm_forward(p, false, x, w, bias, relu, y);
+  }
+}
+
+void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x,
+                          ConvAlgorithm algorithm) {
+  conv2d_check(p);
+  if (p.batch == 0) return;
+  FASTCNN_CHECK(algorithm != ConvAlgorithm::Winograd, "conv2d_backward_data: algorithm 'winograd' computes the "
+                "forward pass only; use 'auto' or 'im2col'");
+  switch (resolve(p, algorithm, "conv2d_backward_data")) {
+    case ConvAlgorithm::Depthwise: return conv2d_depthwise_backward_data(p, grad_y, w, grad_x);
+    case ConvAlgorithm::Gemm1x1: return conv2d_gemm_backward_data(p, true, grad_y, w, grad_x);
+    default: return conv2d_gemm_backward_data(p, false, grad_y, w, grad_x);
+  }
+}
+
+void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w,
+                            float* grad_bias, ConvAlgorithm algorithm) {
+  conv2d_check(p);
+  FASTCNN_CHECK(algorithm != ConvAlgorithm::Winograd, "conv2d_backward_weight: algorithm 'winograd' computes the "
+                "forward pass only; use 'auto' or 'im2col'");
+  const ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_weight");
+  const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
+  if (p.batch == 0) {
+    std::fill(grad_w, grad_w + weight_size, 0.0f);
+    if (grad_bias) std::fill(grad_bias, grad_bias + p.out_channels, 0.0f);
+    return;
+  }
+  switch (chosen) {
+    case ConvAlgorithm::Depthwise: conv2d_depthwise_backward_weight(p, x, grad_y, grad_w); break;
+    case ConvAlgorithm::Gemm1x1: conv2d_gemm_backward_weight(p, true, x, grad_y, grad_w); break;
+    default: conv2d_gemm_backward_weight(p, false, x, grad_y, grad_w); break;
+  }
+  if (!grad_bias) return;
+  // grad_bias[k] = sum of grad_y over the batch and the pixels of channel k.
+  const int64_t pixels = p.out_h() * p.out_w();
+  const int threads = static_cast<int>(std::clamp<int64_t>(p.batch * p.out_channels * pixels >> 16, 1,
+                                                           std::min<int64_t>(get_num_threads(), p.out_channels)));
+  detail::parallel_region(threads, [&](int tid, int team) {
+    for (int64_t k = p.out_channels * tid / team; k < p.out_channels * (tid + 1) / team; ++k) {
+      double sum = 0.0;
+      for (int64_t n = 0; n < p.batch; ++n) {
+        const float* plane = grad_y + (n * p.out_channels + k) * pixels;
+        float plane_sum = 0.0f;
+        for (int64_t i = 0; i < pixels; ++i) plane_sum += plane[i];
+        sum += plane_sum;
+      }
+      grad_bias[k] = static_cast<float>(sum);
+    }
+  });
+}
+
+}  // namespace cpu
+}  // namespace fastcnn
