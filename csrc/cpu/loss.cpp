@@ -182,11 +182,21 @@ void cross_entropy_backward(const float* grad, const float* log_probs, const Cla
         h[j] = s * (1.0f - eps) * wt;
       }
       const int64_t base = o * d.classes * d.inner + i0;
-      for (int64_t k = 0; k < d.classes; ++k) {
-        float* out = grad_in + base + k * d.inner;
-        exp(log_probs + base + k * d.inner, out, len);
-        const float wk = class_weight(p, k);
-        for (int64_t j = 0; j < len; ++j) out[j] = a[j] * out[j] - b[j] * wk;
+      if (d.inner == 1) {  // one contiguous row: one exp call over all classes
+        float* out = grad_in + base;
+        exp(log_probs + base, out, d.classes);
+        if (p.weight) {
+          for (int64_t k = 0; k < d.classes; ++k) out[k] = a[0] * out[k] - b[0] * p.weight[k];
+        } else {
+          for (int64_t k = 0; k < d.classes; ++k) out[k] = a[0] * out[k] - b[0];
+        }
+      } else {
+        for (int64_t k = 0; k < d.classes; ++k) {
+          float* out = grad_in + base + k * d.inner;
+          exp(log_probs + base + k * d.inner, out, len);
+          const float wk = class_weight(p, k);
+          for (int64_t j = 0; j < len; ++j) out[j] = a[j] * out[j] - b[j] * wk;
+        }
       }
       for (int64_t j = 0; j < len; ++j) {
         const int64_t t = p.target[o * d.inner + i0 + j];

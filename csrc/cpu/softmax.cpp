@@ -4,7 +4,8 @@
 //
 // inner == 1: each row of `classes` contiguous values is one work item. inner > 1: items
 // are (o, block of up to kBlock inner positions); loops run over c outside and the block
-// inside, so every loop is unit-stride. exp goes through cpu::exp (AVX2 or portable).
+// inside, so every loop is unit-stride. exp goes through cpu::exp (AVX2 or portable); the
+// AVX2 path has its own row kernels (softmax_avx2.cpp) for inner == 1.
 // Items are split across threads; each item is computed the same way whatever the split.
 #include <algorithm>
 #include <cmath>
@@ -17,6 +18,11 @@
 #include "fastcnn/runtime.h"
 
 namespace fastcnn::cpu {
+
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+void softmax_row_avx2(const float* x, float* y, int64_t c, bool log);  // softmax_avx2.cpp
+void softmax_backward_row_avx2(const float* g, const float* y, float* gi, int64_t c, bool log);
+#endif
 
 namespace {
 
@@ -44,18 +50,31 @@ float row_dot(const float* a, const float* b, int64_t n) {
   return s + ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
-// Max that lets a NaN through (NaN in, NaN out, as torch).
+// Max that lets a NaN through (NaN in, NaN out, as torch); 8 lanes so it vectorizes.
 float row_max(const float* v, int64_t n) {
-  float m = -std::numeric_limits<float>::infinity();
-  bool nan = false;
-  for (int64_t i = 0; i < n; ++i) {
-    m = v[i] > m ? v[i] : m;
-    nan |= v[i] != v[i];
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  float m[8] = {-kInf, -kInf, -kInf, -kInf, -kInf, -kInf, -kInf, -kInf};
+  int nan[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) {
+      m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+      nan[j] |= v[i + j] != v[i + j];
+    }
+  for (; i < n; ++i) {
+    m[0] = v[i] > m[0] ? v[i] : m[0];
+    nan[0] |= v[i] != v[i];
   }
-  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+  float r = m[0];
+  int any_nan = nan[0];
+  for (int j = 1; j < 8; ++j) r = m[j] > r ? m[j] : r, any_nan |= nan[j];
+  return any_nan ? std::numeric_limits<float>::quiet_NaN() : r;
 }
 
 void forward_row(const float* x, float* y, int64_t c, bool log) {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (active_isa() == Isa::Avx2) return softmax_row_avx2(x, y, c, log);
+#endif
   const float m = row_max(x, c);
   for (int64_t k = 0; k < c; ++k) y[k] = x[k] - m;
   exp(y, y, c);
@@ -96,6 +115,9 @@ void forward_block(const float* x, float* y, int64_t c, int64_t stride, int64_t 
 }
 
 void backward_row(const float* g, const float* y, float* gi, int64_t c, bool log) {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (active_isa() == Isa::Avx2) return softmax_backward_row_avx2(g, y, gi, c, log);
+#endif
   if (log) {
     const float sg = row_sum(g, c);
     exp(y, gi, c);
