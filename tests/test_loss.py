@@ -429,3 +429,26 @@ def test_bindings_check_arguments_themselves():
         _C.mse_loss_backward(np.ones((), np.float32), x, x, "mean", np.empty(3, np.float32))
     with pytest.raises(ValueError, match=r"binary_cross_entropy_with_logits: weight has shape \(5,\), expected"):
         _C.binary_cross_entropy_with_logits_forward(x, x, np.ones(5, np.float32), None, "mean", out)
+
+
+def test_empty_inputs_match_torch():
+    e = np.zeros((0, 5), np.float32)
+    t0 = np.zeros(0, np.int64)
+    assert F.softmax(e, 1).shape == (0, 5) and F.log_softmax(np.zeros((3, 0), np.float32), 1).shape == (3, 0)
+    loss, lp, total = F.cross_entropy(e, t0)
+    assert np.isnan(loss) and np.isnan(TF.cross_entropy(torch.zeros(0, 5), torch.zeros(0, dtype=torch.long)).item())
+    assert F.cross_entropy_backward(np.ones((), np.float32), lp, t0, total_weight=total).shape == (0, 5)
+    assert F.cross_entropy(e, t0, reduction="sum")[0] == 0.0
+    assert F.nll_loss(e, t0, reduction="none")[0].shape == (0,)
+    assert np.isnan(F.mse_loss(np.zeros(0, np.float32), np.zeros(0, np.float32)))  # torch: nan too
+    assert F.binary_cross_entropy_with_logits(np.zeros(0, np.float32), np.zeros(0, np.float32), reduction="sum") == 0
+
+
+def test_non_contiguous_inputs_are_copied():
+    x = np.random.default_rng(4).standard_normal((6, 4)).astype(np.float32).T  # (4, 6) view
+    t = np.array([0, 5, 2, 3], np.int64)
+    loss, lp, _ = F.cross_entropy(x, t, reduction="none")
+    expected = TF.cross_entropy(torch.tensor(np.ascontiguousarray(x)), torch.tensor(t), reduction="none").numpy()
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+    np.testing.assert_allclose(F.softmax(x, 0), TF.softmax(torch.tensor(np.ascontiguousarray(x)), 0).numpy(),
+                               rtol=1e-6)
