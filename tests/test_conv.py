@@ -171,6 +171,9 @@ def test_gemm1x1_grouped(kernel_path):
     ((2, 8, 9, 9), (8, 1, 3, 3), 1, 1, 1), ((2, 8, 9, 9), (8, 1, 3, 3), 2, 1, 1), ((1, 3, 12, 11), (3, 1, 5, 5), 1, 2, 1),
     ((1, 3, 12, 11), (3, 1, 5, 5), 2, 2, 1), ((2, 4, 10, 10), (4, 1, 3, 3), 3, 4, 2), ((1, 1, 4, 4), (1, 1, 3, 3), 1, 0, 1),
     ((2, 5, 8, 13), (5, 1, 3, 5), (1, 2), (0, 3), (2, 1)), ((1, 16, 7, 7), (16, 1, 7, 7), 1, 3, 1),
+    ((1, 3, 6, 6), (3, 1, 3, 3), 1, 3, 1),  # padding beyond the filter's reach
+    ((1, 2, 10, 10), (2, 1, 9, 9), 1, 4, 1),  # more taps than the AVX2 fast path keeps
+    ((2, 3, 17, 21), (3, 1, 3, 3), 1, 1, 1),  # rows not a multiple of 4, columns of 8
 ], ids=str)
 def test_depthwise_matches_reference(case, kernel_path, threads):
     x_shape, w_shape, stride, padding, dilation = case

@@ -8,6 +8,19 @@
 
 namespace fastcnn::cpu {
 
+namespace depthwise_ref {
+void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
+                       float* y) {
+  generic_forward(p, x, w, bias, relu, y);
+}
+void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
+  generic_backward_data(p, grad_y, w, grad_x);
+}
+void depthwise_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
+  generic_backward_weight(p, x, grad_y, grad_w);
+}
+}  // namespace depthwise_ref
+
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
 namespace depthwise_avx2 {
 void depthwise_forward(const Conv2dParams&, const float*, const float*, const float*, bool, float*);

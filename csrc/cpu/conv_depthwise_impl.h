@@ -1,8 +1,8 @@
 // Depthwise convolution (groups == C == K: one R x S filter per channel), computed
-// directly: each output row is a sum of R * S scaled input rows (axpys along the width),
-// which stays in L1 and vectorizes along the width with unit stride. Included once per
-// instruction set (conv_depthwise.cpp portable, conv_depthwise_avx2.cpp with -mavx2
-// -mfma) inside namespace FASTCNN_DEPTHWISE_NS; conv_depthwise.cpp dispatches.
+// directly for any stride, padding and dilation: each output row is a sum of R * S
+// scaled input rows (axpys along the width, in L1). Included once per instruction set
+// (conv_depthwise.cpp portable, conv_depthwise_avx2.cpp with -mavx2 -mfma, which adds
+// register-blocked fast paths) inside namespace FASTCNN_DEPTHWISE_NS.
 #include <algorithm>
 #include <cstdint>
 
@@ -95,6 +95,9 @@ void backward_weight_plane(const Conv2dParams& p, const float* x, const float* g
   });
 }
 
+
+}  // namespace
+
 // Runs fn(plane) for planes [0, planes) across the kernel threads.
 template <class Fn>
 void for_each_plane(int64_t planes, int64_t work_per_plane, const Fn& fn) {
@@ -105,10 +108,8 @@ void for_each_plane(int64_t planes, int64_t work_per_plane, const Fn& fn) {
   });
 }
 
-}  // namespace
-
-void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
-                       float* y) {
+void generic_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
+                     float* y) {
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h() * p.out_w(), taps = p.kernel_h * p.kernel_w;
   for_each_plane(p.batch * p.in_channels, out_plane * taps, [&](int64_t plane) {
     const int64_t c = plane % p.in_channels;
@@ -123,7 +124,7 @@ void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, co
   });
 }
 
-void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
+void generic_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h() * p.out_w(), taps = p.kernel_h * p.kernel_w;
   for_each_plane(p.batch * p.in_channels, out_plane * taps, [&](int64_t plane) {
     const int64_t c = plane % p.in_channels;
@@ -137,7 +138,7 @@ void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const f
   });
 }
 
-void depthwise_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
+void generic_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h() * p.out_w(), taps = p.kernel_h * p.kernel_w;
   // Threads own channels (summing over the batch inside), so no two write one filter.
   for_each_plane(p.in_channels, p.batch * out_plane * taps, [&](int64_t c) {

@@ -36,7 +36,7 @@ def float32_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = No
     if x.dtype != np.float32:
         raise TypeError(f"{op}: {name} has dtype {x.dtype}, expected float32")
     _check_ndim(x, op, name, ndim)
-    return np.ascontiguousarray(x)
+    return _contiguous(x)
 
 
 def int64_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
@@ -46,7 +46,12 @@ def int64_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None
     if x.dtype != np.int64:
         raise TypeError(f"{op}: {name} has dtype {x.dtype}, expected int64")
     _check_ndim(x, op, name, ndim)
-    return np.ascontiguousarray(x)
+    return _contiguous(x)
+
+
+def _contiguous(x: np.ndarray) -> np.ndarray:
+    # Not np.ascontiguousarray: it turns a 0-d array into a 1-d one.
+    return x if x.flags.c_contiguous else np.require(x, requirements="C")
 
 
 def _check_ndim(x: np.ndarray, op: str, name: str, ndim) -> None:

@@ -13,18 +13,13 @@ import numbers
 import numpy as np
 
 from ..backend import _C
-from ._args import float32_array as _float32_array, shape_str
+from ._args import float32_array, shape_str
 
 __all__ = [
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
     "tanh", "tanh_backward", "sigmoid", "sigmoid_backward",
 ]
 
-
-def float32_array(x, op: str, name: str) -> np.ndarray:
-    """_args.float32_array keeping a 0-d array 0-d (np.ascontiguousarray makes it 1-d)."""
-    a = _float32_array(x, op, name)
-    return a.reshape(x.shape) if a.shape != x.shape else a
 
 
 

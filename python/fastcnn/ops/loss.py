@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from ..backend import _C
-from ._args import float32_array as _float32_array, int64_array, shape_str
+from ._args import float32_array, int64_array, shape_str
 
 __all__ = [
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
@@ -25,11 +25,6 @@ __all__ = [
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
 ]
 
-
-def float32_array(x, op: str, name: str) -> np.ndarray:
-    """_args.float32_array keeping a 0-d array 0-d (np.ascontiguousarray makes it 1-d)."""
-    a = _float32_array(x, op, name)
-    return a.reshape(x.shape) if a.shape != x.shape else a
 
 
 _REDUCTIONS = ("mean", "sum", "none")
