@@ -1,7 +1,7 @@
-// Max and average (and sum) pooling, NCHW float32: argument checks, the portable kernels
-// and the dispatch to the AVX2 row kernels. Work is split over (n, c) planes, forward
-// passes also over output rows; a backward pass owns whole planes, so its scatter-adds
-// (overlapping windows) never race.
+// Max pooling, NCHW float32: the window checks shared with average pooling, the portable
+// kernel and the dispatch to the AVX2 row kernel. The forward splits (plane, output row)
+// pairs over threads; the backward owns whole planes, so its scatter-adds (overlapping
+// windows) never race.
 #include <algorithm>
 #include <cstring>
 
@@ -26,23 +26,24 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 namespace cpu {
 namespace {
 
+using pool_detail::split;
+using pool_detail::threads_for;
+
+void check_sizes(const char* op, const Pool2dParams& p) {
+  FASTCNN_CHECK(p.batch >= 0 && p.channels >= 0 && p.in_h >= 0 && p.in_w >= 0 && p.out_h >= 0 && p.out_w >= 0,
+                op, ": sizes must be >= 0");
+}
+
+}  // namespace
+
+namespace pool_detail {
+
 // A thread should get at least this many input + output elements before another is woken.
 constexpr int64_t kMinElementsPerThread = 32 * 1024;
 
 int threads_for(int64_t elements, int64_t items) {
   const int64_t useful = std::min(items, std::max<int64_t>(1, elements / kMinElementsPerThread));
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), useful)));
-}
-
-// [begin, end) of `count` items for thread `tid` of `team`.
-inline void split(int64_t count, int tid, int team, int64_t& begin, int64_t& end) {
-  begin = count * tid / team;
-  end = count * (tid + 1) / team;
-}
-
-void check_sizes(const char* op, const Pool2dParams& p) {
-  FASTCNN_CHECK(p.batch >= 0 && p.channels >= 0 && p.in_h >= 0 && p.in_w >= 0 && p.out_h >= 0 && p.out_w >= 0,
-                op, ": sizes must be >= 0");
 }
 
 void check_window(const char* op, const Pool2dParams& p, bool allow_dilation) {
@@ -66,6 +67,10 @@ void check_window(const char* op, const Pool2dParams& p, bool allow_dilation) {
                 ") must be (", oh, ", ", ow, ")");
 }
 
+}  // namespace pool_detail
+
+namespace {
+
 // ---- portable kernels ------------------------------------------------------------
 
 void max_pool2d_rows_ref(const Pool2dParams& p, const float* x, float* y, int64_t* index, int64_t oh_begin,
@@ -73,16 +78,6 @@ void max_pool2d_rows_ref(const Pool2dParams& p, const float* x, float* y, int64_
   for (int64_t oh = oh_begin; oh < oh_end; ++oh)
     for (int64_t ow = 0; ow < p.out_w; ++ow)
       max_pool_cell(p, x, oh, ow, y + oh * p.out_w + ow, index + oh * p.out_w + ow);
-}
-
-void avg_pool2d_rows_ref(const Pool2dParams& p, const float* x, float* y, int64_t oh_begin, int64_t oh_end) {
-  for (int64_t oh = oh_begin; oh < oh_end; ++oh)
-    for (int64_t ow = 0; ow < p.out_w; ++ow) y[oh * p.out_w + ow] = avg_pool_cell(p, x, oh, ow);
-}
-
-void avg_pool2d_plane_backward_ref(const Pool2dParams& p, const float* grad_out, float* grad_in) {
-  for (int64_t oh = 0; oh < p.out_h; ++oh)
-    for (int64_t ow = 0; ow < p.out_w; ++ow) avg_pool_cell_backward(p, grad_out[oh * p.out_w + ow], oh, ow, grad_in);
 }
 
 // Runs rows(plane x, plane y, ..., oh_begin, oh_end) over all (plane, output row) pairs.
@@ -121,7 +116,7 @@ void for_each_plane(const Pool2dParams& p, const PlaneFn& fn) {
 // ---- max pooling --------------------------------------------------------------------
 
 void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int64_t* indices) {
-  check_window("max_pool2d", p, /*allow_dilation=*/true);
+  pool_detail::check_window("max_pool2d", p, /*allow_dilation=*/true);
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
   auto rows = max_pool2d_rows_ref;
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
@@ -145,34 +140,6 @@ void max_pool2d_backward(const Pool2dParams& p, const float* grad_out, const int
       const int64_t i = index[o];
       if (static_cast<uint64_t>(i) < static_cast<uint64_t>(in_plane)) gin[i] += gout[o];
     }
-  });
-}
-
-// ---- average / sum pooling ------------------------------------------------------
-
-void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
-  check_window("avg_pool2d", p, /*allow_dilation=*/false);
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
-  auto rows = avg_pool2d_rows_ref;
-#if defined(FASTCNN_HAVE_AVX2_KERNELS)
-  if (active_isa() == Isa::Avx2 && avg_pool2d_avx2_supported(p)) rows = avg_pool2d_rows_avx2;
-#endif
-  for_each_row_range(p, [&](int64_t plane, int64_t oh_begin, int64_t oh_end) {
-    rows(p, x + plane * in_plane, y + plane * out_plane, oh_begin, oh_end);
-  });
-}
-
-void avg_pool2d_backward(const Pool2dParams& p, const float* grad_out, float* grad_in) {
-  check_window("avg_pool2d_backward", p, /*allow_dilation=*/false);
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
-  auto plane_backward = avg_pool2d_plane_backward_ref;
-#if defined(FASTCNN_HAVE_AVX2_KERNELS)
-  if (active_isa() == Isa::Avx2 && avg_pool2d_avx2_supported(p)) plane_backward = avg_pool2d_plane_backward_avx2;
-#endif
-  for_each_plane(p, [&](int64_t plane) {
-    float* gin = grad_in + plane * in_plane;
-    std::memset(gin, 0, sizeof(float) * static_cast<size_t>(in_plane));
-    plane_backward(p, grad_out + plane * out_plane, gin);
   });
 }
 

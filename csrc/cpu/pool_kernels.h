@@ -1,7 +1,8 @@
-// Internal to the pool kernels: the scalar window helpers shared by the portable and
-// AVX2 paths (one output cell, PyTorch's exact window and divisor rules), and the AVX2
-// row kernels' declarations. The helpers have internal linkage on purpose: this header is
-// compiled with and without -mavx2, and one inline copy must not serve both.
+// Internal to the pool kernels: the checks and thread split shared by pool.cpp and
+// pool_avg.cpp, the scalar max-pool window (PyTorch's exact rules) used by the portable and
+// AVX2 paths, and the AVX2 kernels' declarations. The scalar helper has internal linkage
+// on purpose: this header is compiled with and without -mavx2, and one inline copy must
+// not serve both.
 #pragma once
 
 #include <algorithm>
@@ -35,63 +36,38 @@ inline void max_pool_cell(const Pool2dParams& p, const float* x, int64_t oh, int
   *index = best_index;
 }
 
-// Clipped window of one avg-pool output and its divisor (0 when the window holds no
-// input cell; torch writes 0 there). count_include_pad counts padding but not cells
-// past the padded input, which ceil_mode's last window may reach.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1;
-  float divisor;
-};
-
-inline AvgWindow avg_window(const Pool2dParams& p, int64_t oh, int64_t ow) {
-  AvgWindow win;
-  win.h0 = oh * p.stride_h - p.pad_h, win.w0 = ow * p.stride_w - p.pad_w;
-  win.h1 = std::min(win.h0 + p.kernel_h, p.in_h + p.pad_h);
-  win.w1 = std::min(win.w0 + p.kernel_w, p.in_w + p.pad_w);
-  const int64_t padded_count = (win.h1 - win.h0) * (win.w1 - win.w0);
-  win.h0 = std::max<int64_t>(win.h0, 0), win.w0 = std::max<int64_t>(win.w0, 0);
-  win.h1 = std::min(win.h1, p.in_h), win.w1 = std::min(win.w1, p.in_w);
-  if (win.h0 >= win.h1 || win.w0 >= win.w1) {
-    win.divisor = 0.0f;
-  } else if (p.divisor_override != 0) {
-    win.divisor = static_cast<float>(p.divisor_override);
-  } else {
-    win.divisor = static_cast<float>(p.count_include_pad ? padded_count : (win.h1 - win.h0) * (win.w1 - win.w0));
-  }
-  return win;
-}
-
-inline float avg_pool_cell(const Pool2dParams& p, const float* x, int64_t oh, int64_t ow) {
-  const AvgWindow win = avg_window(p, oh, ow);
-  if (win.divisor == 0.0f) return 0.0f;
-  float sum = 0.0f;
-  for (int64_t h = win.h0; h < win.h1; ++h)
-    for (int64_t w = win.w0; w < win.w1; ++w) sum += x[h * p.in_w + w];
-  return sum / win.divisor;
-}
-
-// Adds grad / divisor to every input cell of the window (grad_in is one plane).
-inline void avg_pool_cell_backward(const Pool2dParams& p, float grad, int64_t oh, int64_t ow, float* grad_in) {
-  const AvgWindow win = avg_window(p, oh, ow);
-  if (win.divisor == 0.0f) return;
-  const float delta = grad / win.divisor;
-  for (int64_t h = win.h0; h < win.h1; ++h)
-    for (int64_t w = win.w0; w < win.w1; ++w) grad_in[h * p.in_w + w] += delta;
-}
-
 }  // namespace
 
-// AVX2 kernels (pool_avx2.cpp). x, y, index, grad_* point at one (n, c) plane; forward
-// kernels compute output rows [oh_begin, oh_end), backward kernels a whole plane (grad_in
-// already zeroed). Vectorized along the output width for stride 1 and 2 without width
-// dilation; other cells fall back to the scalar helpers above.
+namespace pool_detail {
+// Throws std::invalid_argument unless p describes a window torch accepts and out_h/out_w
+// are its output size (pool.cpp).
+void check_window(const char* op, const Pool2dParams& p, bool allow_dilation);
+// Threads worth waking for `elements` touched, split into `items` pieces.
+int threads_for(int64_t elements, int64_t items);
+// [begin, end) of `count` items for thread `tid` of `team`.
+inline void split(int64_t count, int tid, int team, int64_t& begin, int64_t& end) {
+  begin = count * tid / team;
+  end = count * (tid + 1) / team;
+}
+}  // namespace pool_detail
+
+// Horizontal passes of average pooling (pool_avg.cpp), on one row in padded coordinates:
+//   sum:     out[ow] = sum_{j < k} row[ow * stride + j],                       ow < count
+//   scatter: out[w]  = sum over i with stride*i <= w + offset < stride*i + k of col[i], w < count
+// row / col hold enough trailing zeros for any read (see pool_avg.cpp).
+using AvgHsum = void (*)(const float* row, int64_t k, int64_t stride, int64_t count, float* out);
+using AvgHscatter = void (*)(const float* col, int64_t k, int64_t stride, int64_t offset, int64_t count,
+                             float* out);
+
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
+// pool_max_avx2.cpp: output rows [oh_begin, oh_end) of one (n, c) plane, vectorized along
+// the output width for stride 1 and 2 without width dilation; border cells are scalar.
 bool max_pool2d_avx2_supported(const Pool2dParams& p);
 void max_pool2d_rows_avx2(const Pool2dParams& p, const float* x, float* y, int64_t* index, int64_t oh_begin,
                           int64_t oh_end);
-bool avg_pool2d_avx2_supported(const Pool2dParams& p);
-void avg_pool2d_rows_avx2(const Pool2dParams& p, const float* x, float* y, int64_t oh_begin, int64_t oh_end);
-void avg_pool2d_plane_backward_avx2(const Pool2dParams& p, const float* grad_out, float* grad_in);
+// pool_avg_avx2.cpp: the passes above for stride 1 and 2 (others: the portable ones).
+void avg_hsum_avx2(const float* row, int64_t k, int64_t stride, int64_t count, float* out);
+void avg_hscatter_avx2(const float* col, int64_t k, int64_t stride, int64_t offset, int64_t count, float* out);
 #endif
 
 }  // namespace fastcnn::cpu

@@ -1,11 +1,12 @@
-// AVX2 row kernels of max and average pooling, NCHW float32, one (n, c) plane at a time.
+// AVX2 row kernel of max pooling (values and torch's indices), NCHW float32, one (n, c)
+// plane at a time.
 // Eight adjacent outputs of a row form one vector; for window column j their inputs are
 //   stride 1: x[iw0 + j + lane]        (one unaligned load)
 //   stride 2: x[iw0 + j + 2 * lane]    (16 loaded, even lanes kept; the odd lanes are column
 //                                       j + 1, so one load serves two window columns)
 // Rows of the window are plain loops (any vertical stride, padding or dilation). Outputs
 // whose window crosses the left/right edge, or would read past the row, use the scalar
-// helpers of pool_kernels.h, so results are identical to the portable path's rules.
+// max_pool_cell of pool_kernels.h, so results are identical to the portable path's.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -110,107 +111,6 @@ void max_rows(const Pool2dParams& p, const float* x, float* y, int64_t* index, i
   }
 }
 
-// ---- average ------------------------------------------------------------------------
-
-// Rows of an avg window and the divisor shared by every output of the row whose window
-// lies inside the row (kernel_w columns, no horizontal padding).
-struct AvgRow {
-  int64_t h0, h1;
-  float divisor;  // 0: no input row in the window
-};
-
-inline AvgRow avg_row(const Pool2dParams& p, int64_t oh) {
-  const int64_t start = oh * p.stride_h - p.pad_h;
-  const int64_t end_padded = std::min(start + p.kernel_h, p.in_h + p.pad_h);
-  AvgRow r{std::max<int64_t>(start, 0), std::min(end_padded, p.in_h), 0.0f};
-  if (r.h0 >= r.h1) return r;
-  const int64_t rows = p.count_include_pad ? end_padded - start : r.h1 - r.h0;
-  r.divisor = static_cast<float>(p.divisor_override != 0 ? p.divisor_override : rows * p.kernel_w);
-  return r;
-}
-
-template <int Stride>
-__m256 avg_vector_sum(const Pool2dParams& p, const float* x, const AvgRow& r, int64_t ow0) {
-  const int64_t iw0 = ow0 * Stride - p.pad_w, kw = p.kernel_w;
-  __m256 sum = _mm256_setzero_ps();
-  for (int64_t h = r.h0; h < r.h1; ++h) {
-    const float* row = x + h * p.in_w + iw0;
-    if (Stride == 1) {
-      for (int64_t j = 0; j < kw; ++j) sum = _mm256_add_ps(sum, _mm256_loadu_ps(row + j));
-    } else {
-      for (int64_t j = 0; j < kw; j += 2) {
-        __m256 even, odd;
-        deinterleave(row + j, even, odd);
-        sum = _mm256_add_ps(sum, even);
-        if (j + 1 < kw) sum = _mm256_add_ps(sum, odd);
-      }
-    }
-  }
-  return sum;
-}
-
-template <int Stride>
-void avg_rows(const Pool2dParams& p, const float* x, float* y, int64_t oh_begin, int64_t oh_end) {
-  const VectorSpan span = vector_span(p, reach(Stride, p.kernel_w));
-  for (int64_t oh = oh_begin; oh < oh_end; ++oh) {
-    float* y_row = y + oh * p.out_w;
-    const AvgRow r = avg_row(p, oh);
-    int64_t done = 0;
-    if (r.divisor != 0.0f && span.hi_start >= span.lo) {
-      const __m256 divisor = _mm256_set1_ps(r.divisor);
-      for (; done < span.lo; ++done) y_row[done] = avg_pool_cell(p, x, oh, done);
-      for (; done <= span.hi_start; done += 8)
-        _mm256_storeu_ps(y_row + done, _mm256_div_ps(avg_vector_sum<Stride>(p, x, r, done), divisor));
-      if (done < span.hi_start + 8) {  // overlapping last vector, same values
-        _mm256_storeu_ps(y_row + span.hi_start, _mm256_div_ps(avg_vector_sum<Stride>(p, x, r, span.hi_start), divisor));
-        done = span.hi_start + 8;
-      }
-    }
-    for (; done < p.out_w; ++done) y_row[done] = avg_pool_cell(p, x, oh, done);
-  }
-}
-
-// grad_in (zeroed) += grad_out / divisor over each window. Vectors may not overlap here
-// (they add), so the row tail is scalar.
-template <int Stride>
-void avg_plane_backward(const Pool2dParams& p, const float* grad_out, float* grad_in) {
-  const int64_t kw = p.kernel_w;
-  // Stride 2 adds 16 floats at every window column: reads/writes up to iw0 + kw + 14.
-  const VectorSpan span = vector_span(p, Stride == 1 ? kw + 6 : kw + 14);
-  for (int64_t oh = 0; oh < p.out_h; ++oh) {
-    const float* g_row = grad_out + oh * p.out_w;
-    const AvgRow r = avg_row(p, oh);
-    int64_t done = 0;
-    if (r.divisor != 0.0f && span.hi_start >= span.lo) {
-      for (; done < span.lo; ++done) avg_pool_cell_backward(p, g_row[done], oh, done, grad_in);
-      const __m256 divisor = _mm256_set1_ps(r.divisor);
-      for (; done <= span.hi_start; done += 8) {
-        const __m256 delta = _mm256_div_ps(_mm256_loadu_ps(g_row + done), divisor);
-        const int64_t iw0 = done * Stride - p.pad_w;
-        if (Stride == 1) {
-          for (int64_t h = r.h0; h < r.h1; ++h) {
-            float* row = grad_in + h * p.in_w + iw0;
-            for (int64_t j = 0; j < kw; ++j) _mm256_storeu_ps(row + j, _mm256_add_ps(_mm256_loadu_ps(row + j), delta));
-          }
-        } else {
-          // delta spread to even lanes: [d0 0 d1 0 d2 0 d3 0] and [d4 0 ... d7 0].
-          const __m256 zero = _mm256_setzero_ps();
-          const __m256 lo = _mm256_unpacklo_ps(delta, zero), hi = _mm256_unpackhi_ps(delta, zero);
-          const __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20), second = _mm256_permute2f128_ps(lo, hi, 0x31);
-          for (int64_t h = r.h0; h < r.h1; ++h) {
-            float* row = grad_in + h * p.in_w + iw0;
-            for (int64_t j = 0; j < kw; ++j) {
-              _mm256_storeu_ps(row + j, _mm256_add_ps(_mm256_loadu_ps(row + j), first));
-              _mm256_storeu_ps(row + j + 8, _mm256_add_ps(_mm256_loadu_ps(row + j + 8), second));
-            }
-          }
-        }
-      }
-    }
-    for (; done < p.out_w; ++done) avg_pool_cell_backward(p, g_row[done], oh, done, grad_in);
-  }
-}
-
 }  // namespace
 
 bool max_pool2d_avx2_supported(const Pool2dParams& p) {
@@ -225,26 +125,6 @@ void max_pool2d_rows_avx2(const Pool2dParams& p, const float* x, float* y, int64
     max_rows<1>(p, x, y, index, oh_begin, oh_end);
   } else {
     max_rows<2>(p, x, y, index, oh_begin, oh_end);
-  }
-}
-
-bool avg_pool2d_avx2_supported(const Pool2dParams& p) {
-  return (p.stride_w == 1 || p.stride_w == 2) && p.out_w >= 8;
-}
-
-void avg_pool2d_rows_avx2(const Pool2dParams& p, const float* x, float* y, int64_t oh_begin, int64_t oh_end) {
-  if (p.stride_w == 1) {
-    avg_rows<1>(p, x, y, oh_begin, oh_end);
-  } else {
-    avg_rows<2>(p, x, y, oh_begin, oh_end);
-  }
-}
-
-void avg_pool2d_plane_backward_avx2(const Pool2dParams& p, const float* grad_out, float* grad_in) {
-  if (p.stride_w == 1) {
-    avg_plane_backward<1>(p, grad_out, grad_in);
-  } else {
-    avg_plane_backward<2>(p, grad_out, grad_in);
   }
 }
 
