@@ -63,12 +63,14 @@ void avg_hsum_ref(const float* row, int64_t k, int64_t stride, int64_t count, fl
   }
 }
 
+// As a scatter of each col[i] over its window (same order per cell as the gather: i rising);
+// the row is in L1, and there is no division per cell.
 void avg_hscatter_ref(const float* col, int64_t k, int64_t stride, int64_t offset, int64_t count, float* out) {
-  for (int64_t w = 0; w < count; ++w) {
-    const int64_t u = w + offset;  // offset >= k - 1, so the first covering i is >= 0
-    float sum = 0.0f;
-    for (int64_t i = (u - k + stride) / stride; i <= u / stride; ++i) sum += col[i];
-    out[w] = sum;
+  std::fill(out, out + count, 0.0f);
+  for (int64_t i = 0; i * stride - offset < count; ++i) {
+    const int64_t start = i * stride - offset;  // out index of window column 0
+    const int64_t j0 = std::max<int64_t>(0, -start), j1 = std::min(k, count - start);
+    for (int64_t j = j0; j < j1; ++j) out[start + j] += col[i];
   }
 }
 

@@ -64,19 +64,22 @@ void hscatter1(const float* col, int64_t k, int64_t offset, int64_t count, float
   // out[w] = sum_{j < k} col[w + offset - j]; offset >= k - 1.
   const float* base = col + offset - (k - 1);
   int64_t w = 0;
-  for (; w + 8 <= count; w += 8) {
+  auto vector = [&](int64_t at) {
     __m256 sum = _mm256_setzero_ps();
-    for (int64_t j = 0; j < k; ++j) sum = _mm256_add_ps(sum, _mm256_loadu_ps(base + w + j));
-    _mm256_storeu_ps(out + w, sum);
-  }
+    for (int64_t j = 0; j < k; ++j) sum = _mm256_add_ps(sum, _mm256_loadu_ps(base + at + j));
+    _mm256_storeu_ps(out + at, sum);
+  };
+  for (; w + 8 <= count; w += 8) vector(w);
+  if (w < count && count >= 8) vector(count - 8), w = count;  // overlaps: same values
   for (; w < count; ++w) out[w] = hscatter_cell(col, k, 1, w + offset);
 }
 
 void hscatter2(const float* col, int64_t k, int64_t offset, int64_t count, float* out) {
   int64_t w = 0;
   if ((offset & 1) != 0 && count > 0) out[w] = hscatter_cell(col, k, 2, offset), ++w;  // start on an even cell
-  for (; w + 16 <= count; w += 16) {
-    const float* a = col + (w + offset) / 2;  // cell 2a + t: t even <- col[a + t/2 - m], odd <- col[a + (t-1)/2 - m]
+  // 16 cells from `at` (at + offset even).
+  auto vector = [&](int64_t at) {
+    const float* a = col + (at + offset) / 2;  // cell 2a + t: t even <- col[a + t/2 - m], odd <- col[a + (t-1)/2 - m]
     __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
     for (int64_t m = 0; 2 * m < k; ++m) {
       const __m256 v = _mm256_loadu_ps(a - m);
@@ -84,8 +87,14 @@ void hscatter2(const float* col, int64_t k, int64_t offset, int64_t count, float
       if (2 * m + 1 < k) odd = _mm256_add_ps(odd, v);
     }
     const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-    _mm256_storeu_ps(out + w, _mm256_permute2f128_ps(lo, hi, 0x20));
-    _mm256_storeu_ps(out + w + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    _mm256_storeu_ps(out + at, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(out + at + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  };
+  for (; w + 16 <= count; w += 16) vector(w);
+  if (w < count && w >= 16) {  // last 16 on an even cell, overlapping: same values
+    const int64_t last = count - 16 - ((count - 16 + offset) & 1);
+    vector(last);
+    w = last + 16;
   }
   for (; w < count; ++w) out[w] = hscatter_cell(col, k, 2, w + offset);
 }
