@@ -1,6 +1,6 @@
 """Pooling: fastcnn against PyTorch (CPU), forward and forward+backward, side by side.
 
-    python benchmarks/pool.py [--threads N] [--rounds R] [--quick] [--json PATH]
+    python benchmarks/pool.py [--threads N] [--rounds R] [--quick] [--case TEXT] [--json PATH]
 
 For each shape prints the median time of the forward pass and of forward+backward, the
 memory traffic rate (bytes read + written by the pass / time, GB/s) and the speedup over
@@ -133,12 +133,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=THREADS, help="threads for every library (default: all usable CPUs)")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per case")
     parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
+    parser.add_argument("--case", help="only the cases whose name contains this text")
     parser.add_argument("--json", help="write all raw figures and machine information here")
     args = parser.parse_args()
     cases = CASES
     if args.quick:
         cases = [CASES[0], CASES[3], CASES[5]]
         args.rounds = min(args.rounds, 3)
+    if args.case:
+        cases = [c for c in cases if args.case in c[0]]
     print(f"fastcnn pooling benchmark: {THREADS} thread(s), kernel path {fastcnn._C.kernel_path()}, "
           f"torch {torch.__version__}, {args.rounds} interleaved rounds (medians)")
 

@@ -15,6 +15,7 @@ namespace fastcnn {
 
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
                          bool ceil_mode) {
+  if (kernel < 1 || stride < 1 || dilation < 1 || pad < 0) return 0;
   const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
   if (span < 0) return 0;
   int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;

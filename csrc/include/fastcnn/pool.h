@@ -30,7 +30,8 @@ struct AdaptivePool2dParams {
 };
 
 // PyTorch's output length: floor((in + 2*pad - dilation*(kernel-1) - 1) / stride) + 1, rounded
-// up with ceil_mode, minus a last window that would start in the right padding. May be <= 0.
+// up with ceil_mode, minus a last window that would start in the right padding. 0 when no
+// window fits (or for a kernel, stride or dilation < 1, or padding < 0).
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
                          bool ceil_mode);
 
@@ -42,7 +43,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int64_t
 
 // grad_in (N, C, H, W) = scatter-add of grad_out at indices. An index outside [0, H*W)
 // adds nothing: torch gives such an index to a window lying wholly in the padding (possible
-// with dilation), whose output -inf depends on no input.
+// with dilation), whose output -inf depends on no input. Only p's sizes are read.
 void max_pool2d_backward(const Pool2dParams& p, const float* grad_out, const int64_t* indices,
                             float* grad_in);
 
