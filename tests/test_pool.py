@@ -340,6 +340,13 @@ def test_window_wholly_in_padding(kernel_path):
     np.testing.assert_array_equal(ops.max_pool2d_backward(np.ones_like(out), index, x.shape), np.zeros_like(x))
 
 
+def test_stride_defaults_to_kernel_size(kernel_path):
+    x = random_input(np.random.default_rng(4), (1, 2, 9, 9))
+    for stride in (None, [], ()):
+        np.testing.assert_array_equal(ops.max_pool2d(x, (3, 2), stride)[0], ops.max_pool2d(x, (3, 2), (3, 2))[0])
+        np.testing.assert_array_equal(ops.avg_pool2d(x, 3, stride), ops.avg_pool2d(x, 3, 3))
+
+
 def test_three_dim_input(kernel_path):
     x = random_input(np.random.default_rng(5), (3, 11, 12))
     out, index = ops.max_pool2d(x, 3, 2, 1)
@@ -383,6 +390,7 @@ X4 = np.zeros((1, 1, 4, 4), np.float32)
     (lambda: ops.max_pool2d(X4, 2, dilation=0), ValueError, "dilation must be >= 1"),
     (lambda: ops.max_pool2d(X4, (2, 2, 2)), TypeError, "kernel_size must be an int or a sequence of 2"),
     (lambda: ops.max_pool2d(X4, 2.5), TypeError, "kernel_size must be an int"),
+    (lambda: ops.max_pool2d(X4, 2, stride=1.5), TypeError, "stride must be an int"),
     (lambda: ops.max_pool2d(X4, 2, ceil_mode="yes"), TypeError, "ceil_mode must be a bool"),
     (lambda: ops.max_pool2d(np.zeros((1, 0, 4, 4), np.float32), 2), ValueError, r"input of shape \(1, 0, 4, 4\)"),
     (lambda: ops.avg_pool2d(X4, 2, padding=(0, 3)), ValueError, "padding .* at most half of kernel_size"),

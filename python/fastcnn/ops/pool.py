@@ -57,8 +57,9 @@ def _check_plane(x4: np.ndarray, op: str, name: str = "input") -> None:
 def _window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
     """Normalized (kernel, stride, padding, dilation, out_hw), checked as torch does."""
     kernel = as_tuple(kernel_size, 2, op, "kernel_size", minimum=1)
-    stride = kernel if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
-        else as_tuple(stride, 2, op, "stride", minimum=1)
+    # torch: stride None or [] means kernel_size.
+    empty = isinstance(stride, (tuple, list)) and len(stride) == 0
+    stride = kernel if stride is None or empty else as_tuple(stride, 2, op, "stride", minimum=1)
     padding = as_tuple(padding, 2, op, "padding", minimum=0)
     dilation = as_tuple(dilation, 2, op, "dilation", minimum=1)
     if not isinstance(ceil_mode, (bool, np.bool_)):
