@@ -15,7 +15,6 @@
 // and run single-threaded GEMMs; with fewer items than threads, one item at a time runs
 // on all threads inside the GEMM.
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "common/parallel.h"
@@ -53,36 +52,34 @@ struct Geometry {
   }
 };
 
-// The range [lo, hi) of output columns ow in [ow0, ow1) whose input column
-// ow * stride - pad + offset lies inside [0, width).
-void valid_columns(int64_t ow0, int64_t ow1, int64_t stride, int64_t start, int64_t width, int64_t& lo,
-                   int64_t& hi) {
-  // start = -pad + offset; need 0 <= ow * stride + start < width.
-  lo = start >= 0 ? 0 : (-start + stride - 1) / stride;
-  hi = width - start <= 0 ? 0 : (width - start + stride - 1) / stride;
-  lo = std::clamp(lo, ow0, ow1);
-  hi = std::clamp(hi, lo, ow1);
-}
-
 // Visits each (filter row, output row segment) of the column block [p0, p1) of one image
-// and group: fn(column row, first output pixel, segment length, input row or null for a
-// row in the padding, first valid ow, end of valid ow, input column of ow=0).
+// and group: fn(column row, offset of the segment in the block, ow0, ow1, lo, hi,
+// offset in the group's input of output column lo), where the segment covers output
+// columns [ow0, ow1) of one output row and [lo, hi) are those that meet the input
+// (lo == hi when the row lies in the padding). Divisions happen once per filter tap,
+// not per segment: with small images (LeNet) segments are a few floats long.
 template <class Fn>
-void for_each_column_segment(const Conv2dParams& p, const Geometry& g, int64_t p0, int64_t p1, const Fn& fn) {
-  const int64_t out_w = p.out_w();
+inline void for_each_column_segment(const Conv2dParams& p, const Geometry& g, int64_t p0, int64_t p1,
+                                    const Fn& fn) {
+  const int64_t out_w = p.out_w(), first_oh = p0 / out_w, first_ow = p0 % out_w;
   for (int64_t c = 0; c < g.c_per_group; ++c) {
     for (int64_t r = 0; r < p.kernel_h; ++r) {
       for (int64_t s = 0; s < p.kernel_w; ++s) {
         const int64_t row = (c * p.kernel_h + r) * p.kernel_w + s;
-        const int64_t w_start = s * p.dilation_w - p.pad_left;
-        for (int64_t pixel = p0; pixel < p1;) {
-          const int64_t oh = pixel / out_w, ow0 = pixel % out_w;
+        // Output columns whose input column ow * stride + start lies in [0, in_w).
+        const int64_t start = s * p.dilation_w - p.pad_left;
+        const int64_t valid_lo = start >= 0 ? 0 : (-start + p.stride_w - 1) / p.stride_w;
+        const int64_t valid_hi = p.in_w - start <= 0 ? 0 : (p.in_w - start + p.stride_w - 1) / p.stride_w;
+        int64_t ow0 = first_ow;
+        for (int64_t oh = first_oh, pixel = p0; pixel < p1; ++oh, ow0 = 0) {
           const int64_t ow1 = std::min(out_w, ow0 + (p1 - pixel));
           const int64_t ih = oh * p.stride_h - p.pad_top + r * p.dilation_h;
-          const bool inside = ih >= 0 && ih < p.in_h;
           int64_t lo = ow0, hi = ow0;
-          if (inside) valid_columns(ow0, ow1, p.stride_w, w_start, p.in_w, lo, hi);
-          fn(row, pixel - p0, ow0, ow1, inside ? (c * p.in_h + ih) * p.in_w : -1, lo, hi, w_start);
+          if (ih >= 0 && ih < p.in_h) {
+            lo = std::clamp(valid_lo, ow0, ow1);
+            hi = std::clamp(valid_hi, lo, ow1);
+          }
+          fn(row, pixel - p0, ow0, ow1, lo, hi, (c * p.in_h + ih) * p.in_w + lo * p.stride_w + start);
           pixel += ow1 - ow0;
         }
       }
@@ -94,19 +91,20 @@ void for_each_column_segment(const Conv2dParams& p, const Geometry& g, int64_t p
 void im2col(const Conv2dParams& p, const Geometry& g, const float* x_group, int64_t p0, int64_t p1, float* cols,
             int64_t ld) {
   const int64_t stride = p.stride_w;
-  for_each_column_segment(p, g, p0, p1, [&](int64_t row, int64_t j, int64_t ow0, int64_t ow1, int64_t in_row,
-                                            int64_t lo, int64_t hi, int64_t w_start) {
-    float* dst = cols + row * ld + j - ow0 + lo;  // output column lo
-    std::fill(dst - (lo - ow0), dst, 0.0f);
-    if (in_row >= 0) {
-      const float* src = x_group + in_row + lo * stride + w_start;  // its input value
+  for_each_column_segment(p, g, p0, p1, [&](int64_t row, int64_t j, int64_t ow0, int64_t ow1, int64_t lo,
+                                            int64_t hi, int64_t src_offset) {
+    float* dst = cols + row * ld + j;  // output column ow0
+    for (int64_t i = 0; i < lo - ow0; ++i) dst[i] = 0.0f;
+    if (hi > lo) {
+      const float* src = x_group + src_offset;
+      float* valid = dst + (lo - ow0);
       if (stride == 1) {
-        std::memcpy(dst, src, sizeof(float) * (hi - lo));
+        for (int64_t i = 0; i < hi - lo; ++i) valid[i] = src[i];
       } else {
-        for (int64_t i = 0; i < hi - lo; ++i) dst[i] = src[i * stride];
+        for (int64_t i = 0; i < hi - lo; ++i) valid[i] = src[i * stride];
       }
     }
-    std::fill(dst + (hi - lo), dst + (ow1 - lo), 0.0f);
+    for (int64_t i = hi - ow0; i < ow1 - ow0; ++i) dst[i] = 0.0f;
   });
 }
 
@@ -114,16 +112,12 @@ void im2col(const Conv2dParams& p, const Geometry& g, const float* x_group, int6
 void col2im(const Conv2dParams& p, const Geometry& g, const float* cols, int64_t ld, int64_t p0, int64_t p1,
             float* grad_x_group) {
   const int64_t stride = p.stride_w;
-  for_each_column_segment(p, g, p0, p1, [&](int64_t row, int64_t j, int64_t ow0, int64_t, int64_t in_row,
-                                            int64_t lo, int64_t hi, int64_t w_start) {
-    if (in_row < 0) return;
-    const float* src = cols + row * ld + j - ow0 + lo;
-    float* dst = grad_x_group + in_row + lo * stride + w_start;
-    if (stride == 1) {
-      for (int64_t i = 0; i < hi - lo; ++i) dst[i] += src[i];
-    } else {
-      for (int64_t i = 0; i < hi - lo; ++i) dst[i * stride] += src[i];
-    }
+  for_each_column_segment(p, g, p0, p1, [&](int64_t row, int64_t j, int64_t ow0, int64_t, int64_t lo, int64_t hi,
+                                            int64_t dst_offset) {
+    if (hi == lo) return;
+    const float* src = cols + row * ld + j + (lo - ow0);
+    float* dst = grad_x_group + dst_offset;
+    for (int64_t i = 0; i < hi - lo; ++i) dst[i * stride] += src[i];
   });
 }
 
