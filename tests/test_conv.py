@@ -158,7 +158,8 @@ def test_im2col_matches_reference(case, kernel_path, threads):
 
 
 @pytest.mark.parametrize("x_shape,w_shape,stride", [((3, 8, 7, 7), (16, 8, 1, 1), 1), ((1, 1, 5, 3), (1, 1, 1, 1), 1),
-                                                    ((2, 17, 31, 3), (33, 17, 1, 1), 1)])
+                                                    ((2, 17, 31, 3), (33, 17, 1, 1), 1),
+                                                    ((2, 5, 20, 20), (7, 5, 1, 1), 1)])  # large: one image per GEMM
 def test_gemm1x1_matches_reference(x_shape, w_shape, stride, kernel_path, threads):
     check_conv(x_shape, w_shape, stride, 0, 1, 1, algorithm="gemm1x1")
 
@@ -312,6 +313,11 @@ def test_large_unfold_is_processed_in_blocks():
     y = ops.conv2d(x, w, padding=1, algorithm="im2col")
     expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_im2col_blocks_of_pixels_forward_and_backward(threads):
+    """400 x 3600 columns exceed the per-thread budget: the image is processed in blocks."""
+    check_conv((1, 16, 64, 64), (4, 16, 5, 5), padding=0, algorithm="im2col")
 
 
 def test_empty_batch():

@@ -33,22 +33,58 @@ using conv_util::thread_workspace;
 // Floats of unfolded columns per thread and block (4 MiB): large enough that GEMMs see
 // long rows, small enough to stay in L3 between unfolding and packing.
 constexpr int64_t kColumnBudget = int64_t(1) << 20;
+// Images with fewer output pixels than this share a GEMM (their columns side by side):
+// a 7x7 or 10x10 output alone makes a GEMM too narrow to run well.
+constexpr int64_t kSmallOutput = 256;
+constexpr int64_t kTargetColumns = 256;
 // Per-thread copies of grad_w are summed at the end of backward-weight; above this many
 // floats in all, threads split each GEMM instead.
 constexpr int64_t kPartialWeightBudget = int64_t(1) << 25;
 
+// One work item: images [n0, n1) of one group, output pixels [p0, p1) of each.
+struct Item {
+  int64_t n0, n1, group, p0, p1;
+  int64_t pixels() const { return p1 - p0; }
+  int64_t columns() const { return (n1 - n0) * (p1 - p0); }
+};
+
 // The shape of the problem as GEMMs, and its split into work items.
 struct Geometry {
-  int64_t c_per_group, k_per_group, crs, out_pixels, in_pixels, block, blocks;
+  int64_t c_per_group, k_per_group, crs, out_pixels, in_pixels;
+  int64_t images;        // images per item (> 1 only for small outputs, then block == out_pixels)
+  int64_t block, blocks;  // output pixels per item, and items per image
+  bool direct;            // the image is its own column matrix (1x1, stride 1, no padding)
 
-  explicit Geometry(const Conv2dParams& p, bool direct) {
+  Geometry(const Conv2dParams& p, bool pointwise) {
     c_per_group = p.in_channels / p.groups;
     k_per_group = p.out_channels / p.groups;
     crs = c_per_group * p.kernel_h * p.kernel_w;
     out_pixels = p.out_h() * p.out_w();
     in_pixels = p.in_h * p.in_w;
-    block = direct ? out_pixels : std::clamp<int64_t>(kColumnBudget / crs / 16 * 16, 16, out_pixels);
+    images = 1;
+    if (out_pixels < kSmallOutput) {
+      // Enough items left for every thread, and the columns within the budget.
+      const int64_t per_thread = (p.batch + get_num_threads() - 1) / get_num_threads();
+      images = std::min({kTargetColumns / out_pixels, per_thread, kColumnBudget / (crs * out_pixels)});
+      images = std::max<int64_t>(images, 1);
+    }
+    direct = pointwise && images == 1;
+    block = direct || images > 1 ? out_pixels : std::clamp<int64_t>(kColumnBudget / crs / 16 * 16, 16, out_pixels);
     blocks = (out_pixels + block - 1) / block;
+  }
+
+  int64_t image_blocks(const Conv2dParams& p) const { return (p.batch + images - 1) / images; }
+  int64_t items(const Conv2dParams& p) const { return image_blocks(p) * p.groups * blocks; }
+  Item item(const Conv2dParams& p, int64_t index) const {
+    const int64_t b = index % blocks, group = index / blocks % p.groups, image_block = index / blocks / p.groups;
+    const int64_t n0 = image_block * images;
+    return {n0, std::min(p.batch, n0 + images), group, b * block, std::min(out_pixels, (b + 1) * block)};
+  }
+  int64_t x_offset(const Conv2dParams& p, int64_t n, int64_t group) const {
+    return (n * p.in_channels + group * c_per_group) * in_pixels;
+  }
+  int64_t y_offset(const Conv2dParams& p, int64_t n, int64_t group) const {
+    return (n * p.out_channels + group * k_per_group) * out_pixels;
   }
 };
 
@@ -131,55 +167,98 @@ GemmParams make_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, const float*
   return gp;
 }
 
+struct Matrix {
+  const float* data;
+  int64_t ld;
+};
+
+// The item's column matrix (CRS x columns): the image itself when direct, else unfolded
+// into `workspace`, one image after another.
+Matrix unfold(const Conv2dParams& p, const Geometry& g, const Item& it, const float* x, float* workspace) {
+  if (g.direct) return {x + g.x_offset(p, it.n0, it.group) + it.p0, g.in_pixels};
+  for (int64_t n = it.n0; n < it.n1; ++n) {
+    im2col(p, g, x + g.x_offset(p, n, it.group), it.p0, it.p1, workspace + (n - it.n0) * it.pixels(), it.columns());
+  }
+  return {workspace, it.columns()};
+}
+
+// The item's rows of grad_y (K/G x columns): in place for one image, else gathered into
+// `workspace` with the images side by side.
+Matrix gather_rows(const Conv2dParams& p, const Geometry& g, const Item& it, const float* grad_y, float* workspace) {
+  if (it.n1 - it.n0 == 1) return {grad_y + g.y_offset(p, it.n0, it.group) + it.p0, g.out_pixels};
+  for (int64_t n = it.n0; n < it.n1; ++n) {
+    const float* src = grad_y + g.y_offset(p, n, it.group);
+    for (int64_t k = 0; k < g.k_per_group; ++k) {
+      std::copy(src + k * g.out_pixels, src + (k + 1) * g.out_pixels,
+                workspace + k * it.columns() + (n - it.n0) * g.out_pixels);
+    }
+  }
+  return {workspace, it.columns()};
+}
+
+// The inverse of gather_rows for several images: y's rows from the item's K/G x columns.
+void scatter_rows(const Conv2dParams& p, const Geometry& g, const Item& it, const float* rows, float* y) {
+  for (int64_t n = it.n0; n < it.n1; ++n) {
+    float* dst = y + g.y_offset(p, n, it.group);
+    for (int64_t k = 0; k < g.k_per_group; ++k) {
+      const float* src = rows + k * it.columns() + (n - it.n0) * g.out_pixels;
+      std::copy(src, src + g.out_pixels, dst + k * g.out_pixels);
+    }
+  }
+}
+
+// Floats of workspace an item needs: its unfolded columns, then K/G rows of its columns.
+size_t workspace_floats(const Geometry& g, const Item& it) {
+  return static_cast<size_t>((g.crs + g.k_per_group) * it.columns());
+}
+
 }  // namespace
 
 void conv2d_gemm_forward(const Conv2dParams& p, bool direct, const float* x, const float* w, const float* bias,
                          bool relu, float* y) {
   const Geometry g(p, direct);
-  for_each_item(p.batch * p.groups * g.blocks, [&](int64_t item, int gemm_threads) {
-    const int64_t block = item % g.blocks, group = item / g.blocks % p.groups, n = item / g.blocks / p.groups;
-    const int64_t p0 = block * g.block, p1 = std::min(g.out_pixels, p0 + g.block);
-    const float* x_group = x + (n * p.in_channels + group * g.c_per_group) * g.in_pixels;
-    const float* cols = x_group + p0;
-    int64_t ld = g.in_pixels;
-    if (!direct) {
-      float* workspace = thread_workspace(static_cast<size_t>(g.crs * (p1 - p0)));
-      im2col(p, g, x_group, p0, p1, workspace, p1 - p0);
-      cols = workspace, ld = p1 - p0;
-    }
-    GemmParams gp = make_gemm(g.k_per_group, p1 - p0, g.crs, false, w + group * g.k_per_group * g.crs, g.crs, false,
-                              cols, ld, y + (n * p.out_channels + group * g.k_per_group) * g.out_pixels + p0,
-                              g.out_pixels, 0.0f);
-    if (bias) gp.epilogue.bias_mode = BiasMode::PerRow, gp.epilogue.bias = bias + group * g.k_per_group;
+  for_each_item(g.items(p), [&](int64_t index, int gemm_threads) {
+    const Item it = g.item(p, index);
+    float* workspace = thread_workspace(workspace_floats(g, it));
+    const Matrix cols = unfold(p, g, it, x, workspace);
+    // One image writes straight into y; several go through K/G rows of the workspace.
+    const bool one_image = it.n1 - it.n0 == 1;
+    float* out = one_image ? y + g.y_offset(p, it.n0, it.group) + it.p0 : workspace + g.crs * it.columns();
+    GemmParams gp = make_gemm(g.k_per_group, it.columns(), g.crs, false, w + it.group * g.k_per_group * g.crs, g.crs,
+                              false, cols.data, cols.ld, out, one_image ? g.out_pixels : it.columns(), 0.0f);
+    if (bias) gp.epilogue.bias_mode = BiasMode::PerRow, gp.epilogue.bias = bias + it.group * g.k_per_group;
     gp.epilogue.relu = relu;
     gemm_with_threads(gp, gemm_threads);
+    if (!one_image) scatter_rows(p, g, it, out, y);
   });
 }
 
 void conv2d_gemm_backward_data(const Conv2dParams& p, bool direct, const float* grad_y, const float* w,
                                float* grad_x) {
   const Geometry g(p, direct);
-  // Blocks of one image overlap in grad_x (neighbouring receptive fields), so items are
-  // whole (image, group) pairs, each owning its channels of grad_x.
-  for_each_item(p.batch * p.groups, [&](int64_t item, int gemm_threads) {
-    const int64_t group = item % p.groups, n = item / p.groups;
-    float* grad_x_group = grad_x + (n * p.in_channels + group * g.c_per_group) * g.in_pixels;
+  // Pixel blocks of one image overlap in grad_x (neighbouring receptive fields), so items
+  // here are whole images (all their blocks, in turn), each owning its part of grad_x.
+  for_each_item(g.image_blocks(p) * p.groups, [&](int64_t index, int gemm_threads) {
+    const int64_t group = index % p.groups, image_block = index / p.groups;
     const float* w_group = w + group * g.k_per_group * g.crs;
-    const float* grad_y_group = grad_y + (n * p.out_channels + group * g.k_per_group) * g.out_pixels;
-    if (direct) {
-      gemm_with_threads(make_gemm(g.crs, g.out_pixels, g.k_per_group, true, w_group, g.crs, false, grad_y_group,
-                                  g.out_pixels, grad_x_group, g.in_pixels, 0.0f),
+    for (int64_t b = 0; b < g.blocks; ++b) {
+      const Item it = g.item(p, (image_block * p.groups + group) * g.blocks + b);
+      float* workspace = thread_workspace(workspace_floats(g, it));
+      const Matrix rows = gather_rows(p, g, it, grad_y, workspace + g.crs * it.columns());
+      if (g.direct) {
+        gemm_with_threads(make_gemm(g.crs, it.columns(), g.k_per_group, true, w_group, g.crs, false, rows.data,
+                                    rows.ld, grad_x + g.x_offset(p, it.n0, group), g.in_pixels, 0.0f),
+                          gemm_threads);
+        continue;
+      }
+      gemm_with_threads(make_gemm(g.crs, it.columns(), g.k_per_group, true, w_group, g.crs, false, rows.data,
+                                  rows.ld, workspace, it.columns(), 0.0f),
                         gemm_threads);
-      return;
-    }
-    std::fill(grad_x_group, grad_x_group + g.c_per_group * g.in_pixels, 0.0f);
-    for (int64_t p0 = 0; p0 < g.out_pixels; p0 += g.block) {
-      const int64_t p1 = std::min(g.out_pixels, p0 + g.block);
-      float* cols = thread_workspace(static_cast<size_t>(g.crs * (p1 - p0)));
-      gemm_with_threads(make_gemm(g.crs, p1 - p0, g.k_per_group, true, w_group, g.crs, false, grad_y_group + p0,
-                                  g.out_pixels, cols, p1 - p0, 0.0f),
-                        gemm_threads);
-      col2im(p, g, cols, p1 - p0, p0, p1, grad_x_group);
+      for (int64_t n = it.n0; n < it.n1; ++n) {
+        float* grad_x_group = grad_x + g.x_offset(p, n, group);
+        if (b == 0) std::fill(grad_x_group, grad_x_group + g.c_per_group * g.in_pixels, 0.0f);
+        col2im(p, g, workspace + (n - it.n0) * it.pixels(), it.columns(), it.p0, it.p1, grad_x_group);
+      }
     }
   });
 }
@@ -188,7 +267,7 @@ void conv2d_gemm_backward_weight(const Conv2dParams& p, bool direct, const float
                                  float* grad_w) {
   const Geometry g(p, direct);
   const int64_t weight_size = p.out_channels * g.crs;
-  const int64_t items = p.batch * p.groups * g.blocks;
+  const int64_t items = g.items(p);
   const int threads = get_num_threads();
   // Each thread sums its items into its own copy of grad_w (no races, and the order of
   // the sums depends only on the thread count); the copies are added up at the end.
@@ -198,22 +277,15 @@ void conv2d_gemm_backward_weight(const Conv2dParams& p, bool direct, const float
 
   auto run_items = [&](int64_t begin, int64_t end, float* dw, int gemm_threads) {
     std::vector<bool> written(static_cast<size_t>(p.groups), false);
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t block = item % g.blocks, group = item / g.blocks % p.groups, n = item / g.blocks / p.groups;
-      const int64_t p0 = block * g.block, p1 = std::min(g.out_pixels, p0 + g.block);
-      const float* x_group = x + (n * p.in_channels + group * g.c_per_group) * g.in_pixels;
-      const float* cols = x_group + p0;
-      int64_t ld = g.in_pixels;
-      if (!direct) {
-        float* workspace = thread_workspace(static_cast<size_t>(g.crs * (p1 - p0)));
-        im2col(p, g, x_group, p0, p1, workspace, p1 - p0);
-        cols = workspace, ld = p1 - p0;
-      }
-      const float beta = written[static_cast<size_t>(group)] ? 1.0f : 0.0f;
-      written[static_cast<size_t>(group)] = true;
-      gemm_with_threads(make_gemm(g.k_per_group, g.crs, p1 - p0, false,
-                                  grad_y + (n * p.out_channels + group * g.k_per_group) * g.out_pixels + p0,
-                                  g.out_pixels, true, cols, ld, dw + group * g.k_per_group * g.crs, g.crs, beta),
+    for (int64_t index = begin; index < end; ++index) {
+      const Item it = g.item(p, index);
+      float* workspace = thread_workspace(workspace_floats(g, it));
+      const Matrix cols = unfold(p, g, it, x, workspace);
+      const Matrix rows = gather_rows(p, g, it, grad_y, workspace + g.crs * it.columns());
+      const float beta = written[static_cast<size_t>(it.group)] ? 1.0f : 0.0f;
+      written[static_cast<size_t>(it.group)] = true;
+      gemm_with_threads(make_gemm(g.k_per_group, g.crs, it.columns(), false, rows.data, rows.ld, true, cols.data,
+                                  cols.ld, dw + it.group * g.k_per_group * g.crs, g.crs, beta),
                         gemm_threads);
     }
     for (int64_t group = 0; group < p.groups; ++group) {  // groups this thread never met
