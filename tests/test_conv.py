@@ -101,8 +101,7 @@ def check_conv(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, bias
         y_ref = np.maximum(y_ref, 0)
     terms = int(np.prod(w_shape[1:]))
     _assert_close(y, y_ref, terms, "forward")
-    backward_algorithm = None if algorithm == "winograd" else algorithm
-    gx, gw, gb = ops.conv2d_backward(gy, x, w, **kw, algorithm=backward_algorithm, activation=activation, output=y)
+    gx, gw, gb = ops.conv2d_backward(gy, x, w, **kw, algorithm=algorithm, activation=activation, output=y)
     _assert_close(gx, gx_ref, terms, "grad_input")
     _assert_close(gw, gw_ref, y.size // w_shape[0], "grad_weight")
     _assert_close(gb, gb_ref, y.size // w_shape[0], "grad_bias")
@@ -182,7 +181,9 @@ def test_depthwise_matches_reference(case, kernel_path, threads):
 
 
 @pytest.mark.parametrize("x_shape,k,padding", [((1, 1, 4, 4), 1, 0), ((2, 3, 9, 9), 4, 1), ((1, 5, 8, 7), 6, (0, 2)),
-                                                ((2, 16, 14, 14), 32, 1), ((1, 64, 7, 7), 64, 1), ((3, 2, 3, 3), 2, 3)])
+                                                ((2, 16, 14, 14), 32, 1), ((1, 64, 7, 7), 64, 1), ((3, 2, 3, 3), 2, 3),
+                                                ((2, 3, 21, 37), 5, 1),  # tile rows longer than 8 tiles, odd
+                                                ((5, 4, 5, 6), 3, 1)])  # several images per item
 def test_winograd_matches_reference(x_shape, k, padding, kernel_path, threads):
     check_conv(x_shape, (k, x_shape[1], 3, 3), 1, padding, 1, 1, algorithm="winograd")
 
@@ -275,7 +276,10 @@ def test_heuristic_choices():
     assert ops.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1)) == "gemm1x1"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1), stride=2) == "im2col"
     assert ops.conv2d_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4) == "im2col"
-    assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1) in ("im2col", "winograd")
+    assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
+    assert ops.conv2d_algorithm((8, 3, 56, 56), (64, 3, 3, 3), padding=1) == "im2col"  # too few channels
+    assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
+    assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 32, 3, 3), padding=1, groups=2) == "im2col"
 
 
 def test_force_conv_algorithm():
@@ -293,16 +297,18 @@ def test_force_conv_algorithm():
         ops.conv2d(x, w, algorithm="fft")
 
 
-def test_winograd_is_forward_only():
+def test_winograd_has_no_weight_gradient():
     x = np.ones((1, 2, 6, 6), np.float32)
     w = np.ones((2, 2, 3, 3), np.float32)
     gy = np.ones((1, 2, 4, 4), np.float32)
-    with pytest.raises(ValueError, match="forward pass only"):
-        fastcnn.backend._C.conv2d_backward_data(gy, w, np.empty_like(x), stride=(1, 1), padding=(0, 0, 0, 0),
-                                                dilation=(1, 1), groups=1, algorithm="winograd")
-    with ops.force_conv_algorithm("winograd"):  # the backward falls back to auto
+    with pytest.raises(ValueError, match="forward pass and the input gradient only"):
+        fastcnn.backend._C.conv2d_backward_weight(x, gy, np.empty_like(w), None, stride=(1, 1), padding=(0, 0, 0, 0),
+                                                  dilation=(1, 1), groups=1, algorithm="winograd")
+    with ops.force_conv_algorithm("winograd"):  # the weight gradient falls back to auto
         gx, gw, gb = ops.conv2d_backward(gy, x, w)
-    assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (2,)
+    expected = ops.conv2d_backward(gy, x, w, algorithm="im2col")
+    for ours, theirs in zip((gx, gw, gb), expected):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
 def test_large_unfold_is_processed_in_blocks():

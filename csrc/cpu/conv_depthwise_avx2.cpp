@@ -130,7 +130,7 @@ void forward_rows(const PlaneProblem& q, const PhasedPlane& layout, const float*
     }
     const int64_t valid = q.out_w - ow;
     for (int i = 0; i < ROWS; ++i) {
-      __m256 value = relu ? _mm256_max_ps(acc[i], zero) : acc[i];
+      __m256 value = relu ? _mm256_max_ps(zero, acc[i]) : acc[i];  // NaN passes, as torch.relu
       float* dst = y + (oh + i) * q.out_w + ow;
       if (valid >= 8) {
         _mm256_storeu_ps(dst, value);

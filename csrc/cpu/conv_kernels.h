@@ -25,8 +25,9 @@ void conv2d_depthwise_forward(const Conv2dParams& p, const float* x, const float
 void conv2d_depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x);
 void conv2d_depthwise_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w);
 
-// conv_winograd.cpp: F(2x2, 3x3) for 3x3 kernels, stride 1, dilation 1.
+// conv_winograd*.cpp: F(2x2, 3x3) for 3x3 kernels, stride 1, dilation 1, groups 1.
 void conv2d_winograd_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
                              float* y);
+void conv2d_winograd_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x);
 
 }  // namespace fastcnn::cpu

@@ -1,17 +1,24 @@
-// Winograd F(2x2, 3x3) convolution, forward (3x3 kernel, stride 1, dilation 1, groups 1).
+// Winograd F(2x2, 3x3) convolution (3x3 kernel, stride 1, dilation 1, groups 1): the
+// forward pass and the gradient with respect to the input (itself such a convolution).
 //
 // Each 2x2 output tile comes from a 4x4 input patch d with 16 multiplies per channel
 // pair instead of 36:  y = A^T [ (G g G^T) .* (B^T d B) ] A  (Lavin & Gray, 2015). Summed
 // over input channels, the elementwise products become 16 GEMMs, one per position xi of
 // the 4x4 transformed tile:
-//   U[xi] (K x C)  = weights transformed (once per call)
+//   U[xi] (K x C)  = filters transformed (once per call)
 //   V[xi] (C x T)  = input patches transformed, T tiles at a time
 //   M[xi] (K x T)  = U[xi] @ V[xi]
 // and the output transform folds M back into 2x2 tiles (plus bias, ReLU).
-// Work items are (image, block of tiles); V and M of one item live in a per-thread
-// workspace bounded by kTileBudget floats.
+// Work items are runs of tile rows over the whole batch (so 7x7 images still give the
+// GEMMs wide matrices); V and M of an item live in a bounded per-thread workspace.
+// The row transforms come in a portable build (here) and an AVX2 one (8 tiles at once,
+// conv_winograd_avx2.cpp).
+#include "cpu/conv_winograd.h"
+
 #include <algorithm>
-#include <vector>
+#include <cstdlib>
+#include <memory>
+#include <new>
 
 #include "common/parallel.h"
 #include "cpu/conv_kernels.h"
@@ -21,128 +28,196 @@
 
 namespace fastcnn::cpu {
 
-namespace {
-
-constexpr int64_t kTileBudget = int64_t(1) << 20;  // floats of V + M per thread (4 MiB)
+namespace winograd {
 
 // u (4x4) = G g G^T with G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]].
-void transform_filter(const float* g, float u[16]) {
-  float t[4][3];
-  for (int j = 0; j < 3; ++j) {
-    t[0][j] = g[j];
-    t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-    t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-    t[3][j] = g[6 + j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    u[i * 4 + 0] = t[i][0];
-    u[i * 4 + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-    u[i * 4 + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-    u[i * 4 + 3] = t[i][2];
+void filters_ref(const FilterSource& source, int64_t begin, int64_t end, int64_t pair_count, float* u) {
+  for (int64_t pair = begin; pair < end; ++pair) {
+    const float* filter =
+        source.w + pair / source.inner * source.outer_stride + pair % source.inner * source.inner_stride;
+    float g[9];
+    for (int t = 0; t < 9; ++t) g[t] = filter[source.flip ? 8 - t : t];
+    float t[4][3];
+    for (int j = 0; j < 3; ++j) {
+      t[0][j] = g[j];
+      t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+      t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+      t[3][j] = g[6 + j];
+    }
+    for (int i = 0; i < 4; ++i) {
+      u[(i * 4 + 0) * pair_count + pair] = t[i][0];
+      u[(i * 4 + 1) * pair_count + pair] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      u[(i * 4 + 2) * pair_count + pair] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      u[(i * 4 + 3) * pair_count + pair] = t[i][2];
+    }
   }
 }
 
 // v (4x4) = B^T d B with B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]].
-inline void transform_input(const float d[4][4], float v[16]) {
-  float t[4][4];
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = d[0][j] - d[2][j];
-    t[1][j] = d[1][j] + d[2][j];
-    t[2][j] = d[2][j] - d[1][j];
-    t[3][j] = d[1][j] - d[3][j];
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i * 4 + 0] = t[i][0] - t[i][2];
-    v[i * 4 + 1] = t[i][1] + t[i][2];
-    v[i * 4 + 2] = t[i][2] - t[i][1];
-    v[i * 4 + 3] = t[i][1] - t[i][3];
+void input_row_ref(const float* plane, const TileRow& row, float* v, int64_t xi_stride) {
+  for (int64_t tx = 0; tx < row.tiles_w; ++tx) {
+    const int64_t ih0 = 2 * row.ty - row.pad_top, iw0 = 2 * tx - row.pad_left;
+    float d[4][4];
+    for (int i = 0; i < 4; ++i) {
+      for (int j = 0; j < 4; ++j) {
+        const int64_t ih = ih0 + i, iw = iw0 + j;
+        d[i][j] = ih >= 0 && ih < row.in_h && iw >= 0 && iw < row.in_w ? plane[ih * row.in_w + iw] : 0.0f;
+      }
+    }
+    float t[4][4];
+    for (int j = 0; j < 4; ++j) {
+      t[0][j] = d[0][j] - d[2][j];
+      t[1][j] = d[1][j] + d[2][j];
+      t[2][j] = d[2][j] - d[1][j];
+      t[3][j] = d[1][j] - d[3][j];
+    }
+    for (int i = 0; i < 4; ++i) {
+      v[(i * 4 + 0) * xi_stride + tx] = t[i][0] - t[i][2];
+      v[(i * 4 + 1) * xi_stride + tx] = t[i][1] + t[i][2];
+      v[(i * 4 + 2) * xi_stride + tx] = t[i][2] - t[i][1];
+      v[(i * 4 + 3) * xi_stride + tx] = t[i][1] - t[i][3];
+    }
   }
 }
 
 // y (2x2) = A^T m A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]].
-inline void transform_output(const float m[16], float y[2][2]) {
-  float t[2][4];
-  for (int j = 0; j < 4; ++j) {
-    t[0][j] = m[j] + m[4 + j] + m[8 + j];
-    t[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+void output_row_ref(const float* m_row, int64_t xi_stride, float bias, bool relu, const TileRow& row,
+                    float* plane) {
+  for (int64_t tx = 0; tx < row.tiles_w; ++tx) {
+    float m[16];
+    for (int xi = 0; xi < 16; ++xi) m[xi] = m_row[xi * xi_stride + tx];
+    float t[2][4];
+    for (int j = 0; j < 4; ++j) {
+      t[0][j] = m[j] + m[4 + j] + m[8 + j];
+      t[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+    }
+    for (int i = 0; i < 2 && 2 * row.ty + i < row.out_h; ++i) {
+      const float y[2] = {t[i][0] + t[i][1] + t[i][2], t[i][1] - t[i][2] - t[i][3]};
+      for (int j = 0; j < 2 && 2 * tx + j < row.out_w; ++j) {
+        const float value = y[j] + bias;
+        plane[(2 * row.ty + i) * row.out_w + 2 * tx + j] = relu && value < 0.0f ? 0.0f : value;
+      }
+    }
   }
-  for (int i = 0; i < 2; ++i) {
-    y[i][0] = t[i][0] + t[i][1] + t[i][2];
-    y[i][1] = t[i][1] - t[i][2] - t[i][3];
+}
+
+}  // namespace winograd
+
+namespace {
+
+using winograd::TileRow;
+
+constexpr int64_t kTileBudget = int64_t(1) << 21;  // floats of V + M per thread (8 MiB)
+constexpr int64_t kTargetTiles = 256;               // tiles per item, when the batch allows
+
+// The kernels for the active instruction set.
+struct Kernels {
+  winograd::FilterFn filters = winograd::filters_ref;
+  winograd::InputRowFn input_row = winograd::input_row_ref;
+  winograd::OutputRowFn output_row = winograd::output_row_ref;
+};
+
+Kernels active_kernels() {
+  Kernels kernels;
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (active_isa() == Isa::Avx2) {
+    kernels.filters = winograd::filters_avx2;
+    kernels.input_row = winograd::input_row_avx2;
+    kernels.output_row = winograd::output_row_avx2;
   }
+#endif
+  return kernels;
+}
+
+// U[xi][o][i] for outer * inner filter pairs, into a buffer kept per calling thread (the
+// item workspace is another): a training loop reuses its pages instead of faulting in
+// 16 * K * C fresh floats every call.
+const float* transform_filters(const Kernels& kernels, const winograd::FilterSource& source, int64_t outer) {
+  struct FreeDeleter {
+    void operator()(float* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, FreeDeleter> buffer;
+  thread_local size_t capacity = 0;
+  const int64_t pairs = outer * source.inner;
+  const size_t floats = static_cast<size_t>(16 * pairs);
+  if (floats > capacity) {
+    buffer.reset();
+    buffer.reset(static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
+    if (!buffer) throw std::bad_alloc();
+    capacity = floats;
+  }
+  float* u = buffer.get();
+  const int threads = static_cast<int>(std::clamp<int64_t>(pairs / 4096, 1, get_num_threads()));
+  detail::parallel_region(threads, [&](int tid, int team) {
+    kernels.filters(source, pairs * tid / team, pairs * (tid + 1) / team, pairs, u);
+  });
+  return u;
+}
+
+// y (N, K, out_h, out_w) = the convolution of x (N, C, in_h, in_w) whose transformed
+// filters are u, with the given top/left padding.
+void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in_h, int64_t in_w, int64_t out_h,
+         int64_t out_w, int64_t pad_top, int64_t pad_left, const float* x, const float* u, const float* bias,
+         bool relu, float* y) {
+  const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, rows = batch * tiles_h;
+  // Tile rows per item: about kTargetTiles tiles (within the budget), split across the
+  // threads when there are enough; a batch with fewer tiles runs as few wide items with
+  // every thread inside the GEMMs, rather than as narrow GEMMs with one thread each.
+  const int64_t budget_rows = std::max<int64_t>(1, kTileBudget / (16 * (C + K) * tiles_w));
+  const int64_t wanted_rows = (kTargetTiles + tiles_w - 1) / tiles_w;
+  const int64_t rows_per_item = std::clamp<int64_t>(std::min(wanted_rows, rows), 1, budget_rows);
+  const int64_t items = (rows + rows_per_item - 1) / rows_per_item;
+
+  conv_util::for_each_item(items, [&](int64_t item, int gemm_threads) {
+    const int64_t row0 = item * rows_per_item, row1 = std::min(rows, row0 + rows_per_item);
+    const int64_t tiles = (row1 - row0) * tiles_w;
+    float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (C + K) * tiles));
+    float* m = v + 16 * C * tiles;
+    auto tile_row = [&](int64_t global_row) {
+      return TileRow{in_h, in_w, out_h, out_w, tiles_w, global_row % tiles_h, pad_top, pad_left};
+    };
+    for (int64_t c = 0; c < C; ++c) {  // V[xi][c][t]
+      for (int64_t r = row0; r < row1; ++r) {
+        const float* plane = x + (r / tiles_h * C + c) * in_h * in_w;
+        kernels.input_row(plane, tile_row(r), v + c * tiles + (r - row0) * tiles_w, C * tiles);
+      }
+    }
+    for (int xi = 0; xi < 16; ++xi) {  // M[xi] = U[xi] @ V[xi]
+      GemmParams gp;
+      gp.m = K, gp.n = tiles, gp.k = C;
+      gp.a = u + xi * K * C, gp.lda = C;
+      gp.b = v + xi * C * tiles, gp.ldb = tiles;
+      gp.c = m + xi * K * tiles, gp.ldc = tiles;
+      gemm_with_threads(gp, gemm_threads);
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t r = row0; r < row1; ++r) {
+        float* plane = y + (r / tiles_h * K + k) * out_h * out_w;
+        kernels.output_row(m + k * tiles + (r - row0) * tiles_w, K * tiles, bias ? bias[k] : 0.0f, relu,
+                           tile_row(r), plane);
+      }
+    }
+  });
 }
 
 }  // namespace
 
 void conv2d_winograd_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
                              float* y) {
-  const int64_t C = p.in_channels, K = p.out_channels, H = p.in_h, W = p.in_w;
-  const int64_t out_h = p.out_h(), out_w = p.out_w();
-  const int64_t tiles_w = (out_w + 1) / 2, tiles = (out_h + 1) / 2 * tiles_w;
-  const int64_t block = std::clamp<int64_t>(kTileBudget / (16 * (C + K)), 16, tiles);
-  const int64_t blocks = (tiles + block - 1) / block;
+  const int64_t C = p.in_channels, K = p.out_channels;
+  const Kernels kernels = active_kernels();
+  const float* u = transform_filters(kernels, {w, C, 9 * C, 9, false}, K);
+  run(kernels, p.batch, C, K, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top, p.pad_left, x, u, bias, relu, y);
+}
 
-  // U[xi][k][c], transformed once per call.
-  std::vector<float> u(static_cast<size_t>(16 * K * C));
-  const int threads = static_cast<int>(std::clamp<int64_t>(K * C / 4096, 1, get_num_threads()));
-  detail::parallel_region(threads, [&](int tid, int team) {
-    for (int64_t kc = K * C * tid / team; kc < K * C * (tid + 1) / team; ++kc) {
-      float tile[16];
-      transform_filter(w + kc * 9, tile);
-      for (int xi = 0; xi < 16; ++xi) u[static_cast<size_t>(xi * K * C + kc)] = tile[xi];
-    }
-  });
-
-  conv_util::for_each_item(p.batch * blocks, [&](int64_t item, int gemm_threads) {
-    const int64_t n = item / blocks, t0 = item % blocks * block, t1 = std::min(tiles, t0 + block);
-    const int64_t count = t1 - t0;
-    float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (C + K) * block));
-    float* m = v + 16 * C * block;
-    // V[xi][c][t]
-    for (int64_t c = 0; c < C; ++c) {
-      const float* plane = x + (n * C + c) * H * W;
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t ih0 = t / tiles_w * 2 - p.pad_top, iw0 = t % tiles_w * 2 - p.pad_left;
-        float d[4][4];
-        for (int i = 0; i < 4; ++i) {
-          const int64_t ih = ih0 + i;
-          for (int j = 0; j < 4; ++j) {
-            const int64_t iw = iw0 + j;
-            d[i][j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
-          }
-        }
-        float tile[16];
-        transform_input(d, tile);
-        for (int xi = 0; xi < 16; ++xi) v[(xi * C + c) * block + (t - t0)] = tile[xi];
-      }
-    }
-    // M[xi] = U[xi] @ V[xi]
-    for (int xi = 0; xi < 16; ++xi) {
-      GemmParams gp;
-      gp.m = K, gp.n = count, gp.k = C;
-      gp.a = u.data() + xi * K * C, gp.lda = C;
-      gp.b = v + xi * C * block, gp.ldb = block;
-      gp.c = m + xi * K * block, gp.ldc = block;
-      gemm_with_threads(gp, gemm_threads);
-    }
-    // Output tiles; the last row and column of tiles may stick out of the image.
-    for (int64_t k = 0; k < K; ++k) {
-      const float b = bias ? bias[k] : 0.0f;
-      float* plane = y + (n * K + k) * out_h * out_w;
-      for (int64_t t = t0; t < t1; ++t) {
-        float tile[16], out[2][2];
-        for (int xi = 0; xi < 16; ++xi) tile[xi] = m[(xi * K + k) * block + (t - t0)];
-        transform_output(tile, out);
-        const int64_t oh0 = t / tiles_w * 2, ow0 = t % tiles_w * 2;
-        for (int i = 0; i < 2 && oh0 + i < out_h; ++i) {
-          for (int j = 0; j < 2 && ow0 + j < out_w; ++j) {
-            const float value = out[i][j] + b;
-            plane[(oh0 + i) * out_w + ow0 + j] = relu && value < 0.0f ? 0.0f : value;
-          }
-        }
-      }
-    }
-  });
+// grad_x[c] = sum_k grad_y[k] correlated with w[k][c] rotated by 180 degrees, padded by
+// 2 - pad on each side: a forward pass from K channels of out_h x out_w to C of in_h x in_w.
+void conv2d_winograd_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
+  const int64_t C = p.in_channels, K = p.out_channels;
+  const Kernels kernels = active_kernels();
+  const float* u = transform_filters(kernels, {w, K, 9, 9 * C, true}, C);
+  run(kernels, p.batch, K, C, p.out_h(), p.out_w(), p.in_h, p.in_w, 2 - p.pad_top, 2 - p.pad_left, grad_y, u, nullptr,
+      false, grad_x);
 }
 
 }  // namespace fastcnn::cpu

@@ -3,7 +3,7 @@
 Several algorithms compute each convolution (see csrc/cpu/conv*.cpp): "gemm1x1" (a 1x1
 kernel, stride 1, no padding, as one GEMM), "im2col" (any shape, unfolded block by block),
 "depthwise" (groups == in_channels == out_channels, direct loops) and "winograd"
-(F(2x2, 3x3), forward only). "auto" lets `conv2d_algorithm` choose per shape; pass
+(F(2x2, 3x3), forward and input gradient). "auto" lets `conv2d_algorithm` choose per shape; pass
 ``algorithm=`` or use ``with force_conv_algorithm(name):`` to pick one for testing.
 """
 
@@ -38,7 +38,7 @@ _forced = threading.local()
 def force_conv_algorithm(name: str):
     """Every convolution in this thread, inside the block, uses algorithm `name`.
 
-    Backward passes keep "auto" when `name` computes the forward pass only (winograd).
+    The weight gradient keeps "auto" under winograd (which has none of its own).
     """
     _check_algorithm("force_conv_algorithm", name)
     previous = getattr(_forced, "name", None)
@@ -55,11 +55,9 @@ def _check_algorithm(op: str, name) -> str:
     return name
 
 
-def _algorithm(op: str, name, backward: bool = False) -> str:
+def _algorithm(op: str, name) -> str:
     if name is None:
         name = getattr(_forced, "name", None) or "auto"
-        if backward and name == "winograd":
-            name = "auto"
     return _check_algorithm(op, name)
 
 
@@ -151,14 +149,15 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
             raise ValueError(f"{op}: output has shape {shape_str(y.shape)}, expected {shape_str(gy.shape)}")
         gy = np.where(y > 0, gy, np.float32(0))
     need_input, need_weight, need_bias = output_mask
-    name = _algorithm(op, algorithm, backward=True)
+    name = _algorithm(op, algorithm)
     grad_input = grad_weight = grad_bias = None
     if need_input:
         grad_input = backend._C.conv2d_backward_data(gy, w, np.empty_like(x), algorithm=name, **g)
     if need_weight:
         grad_weight = np.empty_like(w)
         grad_bias = np.empty(w.shape[0], dtype=np.float32) if need_bias else None
-        backend._C.conv2d_backward_weight(x, gy, grad_weight, grad_bias, algorithm=name, **g)
+        weight_algorithm = "auto" if name == "winograd" else name  # winograd has no weight gradient
+        backend._C.conv2d_backward_weight(x, gy, grad_weight, grad_bias, algorithm=weight_algorithm, **g)
     elif need_bias:
         grad_bias = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
     return grad_input, grad_weight, grad_bias
