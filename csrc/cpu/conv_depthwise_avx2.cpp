@@ -64,8 +64,11 @@ void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* 
         columns = _mm256_add_epi32(columns, _mm256_set1_epi32(8));
         const __m256i valid_hi =
             _mm256_and_si256(_mm256_cmpgt_epi32(columns, minus_one), _mm256_cmpgt_epi32(width, columns));
-        const __m256 lo = _mm256_maskload_ps(row_start + first, valid_lo);
-        const __m256 hi = _mm256_maskload_ps(row_start + first + 8, valid_hi);
+        // Masked loads are slow on AMD cores: only the row's ends take them.
+        const bool inside_lo = first >= 0 && first + 8 <= q.in_w, inside_hi = first + 8 >= 0 && first + 16 <= q.in_w;
+        const __m256 lo = inside_lo ? _mm256_loadu_ps(row_start + first) : _mm256_maskload_ps(row_start + first, valid_lo);
+        const __m256 hi =
+            inside_hi ? _mm256_loadu_ps(row_start + first + 8) : _mm256_maskload_ps(row_start + first + 8, valid_hi);
         // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
         const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
         const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
@@ -78,9 +81,11 @@ void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* 
     for (int64_t phase = 0; phase < layout.stride; ++phase, dst += layout.row_length) {
       for (int64_t j = 0; j < layout.row_length; j += 8) {
         __m256 value = _mm256_setzero_ps();
-        if (inside) {
+        const int64_t first = phase - q.pad_left + j * layout.stride;
+        if (inside && layout.stride == 1 && first >= 0 && first + 8 <= q.in_w) {
+          value = _mm256_loadu_ps(row_start + first);  // the common case: all 8 inside the row
+        } else if (inside) {
           // Input columns of lanes j..j+7; valid where 0 <= column < in_w.
-          const int64_t first = phase - q.pad_left + j * layout.stride;
           const __m256i columns = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(first)), lane_columns);
           const __m256i valid = _mm256_and_si256(_mm256_cmpgt_epi32(columns, minus_one),
                                                  _mm256_cmpgt_epi32(width, columns));

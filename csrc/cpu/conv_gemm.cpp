@@ -15,7 +15,14 @@
 // and run single-threaded GEMMs; with fewer items than threads, one item at a time runs
 // on all threads inside the GEMM.
 #include <algorithm>
+#include <cstring>
 #include <vector>
+
+// Unfolding moves rows of a few floats (10 for LeNet's conv2): GCC would turn each short
+// zeroing or copying loop into a call to memset/memcpy, which costs more than the work.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
 
 #include "common/parallel.h"
 #include "cpu/conv_kernels.h"
@@ -123,6 +130,18 @@ inline void for_each_column_segment(const Conv2dParams& p, const Geometry& g, in
   }
 }
 
+// dst[0, n) = src[0, n). Rows of small images are a few floats long, where a loop (or a
+// call to memcpy) costs more than the copy: runs of 8 are moved as fixed-size blocks,
+// the last one overlapping the one before.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+  if (n < 8) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  for (int64_t i = 0; i + 8 < n; i += 8) std::memcpy(dst + i, src + i, 8 * sizeof(float));
+  std::memcpy(dst + n - 8, src + n - 8, 8 * sizeof(float));
+}
+
 // cols (CRS x ld) = the columns [p0, p1) of one image and group, x_group at its first channel.
 void im2col(const Conv2dParams& p, const Geometry& g, const float* x_group, int64_t p0, int64_t p1, float* cols,
             int64_t ld) {
@@ -135,7 +154,7 @@ void im2col(const Conv2dParams& p, const Geometry& g, const float* x_group, int6
       const float* src = x_group + src_offset;
       float* valid = dst + (lo - ow0);
       if (stride == 1) {
-        for (int64_t i = 0; i < hi - lo; ++i) valid[i] = src[i];
+        copy_floats(valid, src, hi - lo);
       } else {
         for (int64_t i = 0; i < hi - lo; ++i) valid[i] = src[i * stride];
       }

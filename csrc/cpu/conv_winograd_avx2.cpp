@@ -22,10 +22,17 @@ inline __m256i range_mask(int64_t first, int64_t limit) {
                           _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit)), index));
 }
 
+// row[first .. first + 8), zero outside [0, width). Masked loads are slow on AMD cores,
+// so only the row's ends take them.
+inline __m256 load_in_row(const float* row, int64_t first, int64_t width) {
+  if (first >= 0 && first + 8 <= width) return _mm256_loadu_ps(row + first);
+  return _mm256_maskload_ps(row + first, range_mask(first, width));
+}
+
 // Even and odd columns of row[first .. first + 16), zero outside [0, width).
 inline void deinterleave_load(const float* row, int64_t first, int64_t width, __m256& even, __m256& odd) {
-  const __m256 lo = _mm256_maskload_ps(row + first, range_mask(first, width));
-  const __m256 hi = _mm256_maskload_ps(row + first + 8, range_mask(first + 8, width));
+  const __m256 lo = load_in_row(row, first, width);
+  const __m256 hi = load_in_row(row, first + 8, width);
   // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
   even = _mm256_castpd_ps(
       _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
@@ -114,9 +121,8 @@ void output_row_avx2(const float* m_row, int64_t xi_stride, float bias, bool rel
   const __m256 bias_v = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
   for (int64_t tx = 0; tx < row.tiles_w; tx += 8) {
     const int64_t valid = row.tiles_w - tx;
-    const __m256i mask = range_mask(0, valid);  // M holds exactly tiles_w tiles per row
-    __m256 m[16];
-    for (int xi = 0; xi < 16; ++xi) m[xi] = _mm256_maskload_ps(m_row + xi * xi_stride + tx, mask);
+    __m256 m[16];  // M holds exactly tiles_w tiles per row
+    for (int xi = 0; xi < 16; ++xi) m[xi] = load_in_row(m_row + xi * xi_stride, tx, row.tiles_w);
     __m256 t[2][4];  // A^T m
     for (int j = 0; j < 4; ++j) {
       t[0][j] = _mm256_add_ps(_mm256_add_ps(m[j], m[4 + j]), m[8 + j]);
