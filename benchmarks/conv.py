@@ -1,6 +1,6 @@
 """Convolution layers: fastcnn against PyTorch CPU, forward and forward+backward, in one run.
 
-    python benchmarks/conv.py [--threads N] [--rounds R] [--quick] [--json PATH]
+    python benchmarks/conv.py [--threads N] [--rounds R] [--quick] [--only TEXT] [--json PATH]
 
 Real layer shapes (LeNet-5, AlexNet, VGG/ResNet, MobileNet). For each: GFLOP/s, the
 fraction of this machine's measured FMA peak, and the speedup over torch (its median
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import sys
 
-from harness import compare, configure_threads, print_table
+from harness import compare, configure_threads, parse_arguments, print_table, write_json
 
 THREADS = configure_threads(sys.argv)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -105,13 +102,7 @@ def geometric_mean(values) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=THREADS, help="threads for both libraries (default: all usable CPUs)")
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per case")
-    parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
-    parser.add_argument("--only", help="run the layers whose name contains this text")
-    parser.add_argument("--json", help="write all raw figures and machine information here")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__, THREADS, rounds=7, filter_help="only the layers whose name contains this text")
 
     peak = statistics.median(fastcnn._C.measure_peak_gflops(THREADS, 0.2) for _ in range(3))
     layers = LAYERS
@@ -142,10 +133,7 @@ def main() -> None:
     if args.json:
         payload = {"benchmark": "conv", "threads": THREADS, "peak_gflops": peak, "machine": collect(),
                    "torch": torch.__version__, "summary": summary, "results": results}
-        tmp = f"{args.json}.tmp.{os.getpid()}"
-        with open(tmp, "w") as out:
-            json.dump(payload, out, indent=1)
-        os.replace(tmp, args.json)  # atomic: a killed run never leaves half a file
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":

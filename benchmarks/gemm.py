@@ -1,6 +1,6 @@
 """SGEMM: fastcnn against NumPy (OpenBLAS) and PyTorch, side by side in one run.
 
-    python benchmarks/gemm.py [--threads N] [--rounds R] [--quick] [--json PATH]
+    python benchmarks/gemm.py [--threads N] [--rounds R] [--quick] [--only TEXT] [--json PATH]
 
 Prints GFLOP/s, the fraction of this machine's measured FMA peak, and the speedup of
 fastcnn over each reference (their median time / ours; > 1 means fastcnn is faster).
@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import sys
 
-from harness import compare, configure_threads, print_table
+from harness import compare, configure_threads, parse_arguments, print_table, write_json
 
 THREADS = configure_threads(sys.argv)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -81,18 +78,15 @@ def run_case(name: str, m: int, n: int, k: int, rounds: int, peak: float) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=THREADS, help="threads for every library (default: all usable CPUs)")
-    parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds per case")
-    parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
-    parser.add_argument("--json", help="write all raw figures and machine information here")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__, THREADS, rounds=9, filter_help="only the cases whose name contains this text")
 
     peak = statistics.median(fastcnn._C.measure_peak_gflops(THREADS, 0.2) for _ in range(3))
     cases = [(f"square {s}", s, s, s) for s in SQUARE] + CONV_SHAPED
     if args.quick:
         cases = cases[1:3] + CONV_SHAPED[:3]
         args.rounds = min(args.rounds, 5)
+    if args.only:
+        cases = [case for case in cases if args.only in case[0]]
     print(f"fastcnn SGEMM benchmark: {THREADS} thread(s), kernel path {fastcnn._C.kernel_path()}, "
           f"measured FMA peak {peak:.1f} GFLOP/s, {args.rounds} interleaved rounds (medians)")
 
@@ -114,10 +108,7 @@ def main() -> None:
     if args.json:
         payload = {"benchmark": "gemm", "threads": THREADS, "peak_gflops": peak, "machine": collect(),
                    "torch": torch.__version__ if torch is not None else None, "results": results}
-        tmp = f"{args.json}.tmp.{os.getpid()}"
-        with open(tmp, "w") as out:
-            json.dump(payload, out, indent=1)
-        os.replace(tmp, args.json)  # atomic: a killed run never leaves half a file
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ its steady state, as in a loop that calls only it.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import statistics
 import sys
@@ -88,3 +90,23 @@ def print_table(headers: list[str], rows: list[list[str]], file=sys.stdout) -> N
     print("  ".join("-" * w for w in widths), file=file)
     for row in rows:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths)), file=file)
+
+
+def parse_arguments(doc: str, threads: int, rounds: int, filter_help: str) -> argparse.Namespace:
+    """The options every benchmark takes: --threads, --rounds, --quick, --only TEXT, --json PATH."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=threads,
+                        help="threads for every library (default: all usable CPUs)")
+    parser.add_argument("--rounds", type=int, default=rounds, help="interleaved timing rounds per case")
+    parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
+    parser.add_argument("--only", help=filter_help)
+    parser.add_argument("--json", help="write all raw figures and machine information here")
+    return parser.parse_args()
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Writes payload to path atomically: a killed run never leaves half a file."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as out:
+        json.dump(payload, out, indent=1)
+    os.replace(tmp, path)

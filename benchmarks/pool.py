@@ -1,6 +1,6 @@
 """Pooling: fastcnn against PyTorch (CPU), forward and forward+backward, side by side.
 
-    python benchmarks/pool.py [--threads N] [--rounds R] [--quick] [--case TEXT] [--json PATH]
+    python benchmarks/pool.py [--threads N] [--rounds R] [--quick] [--only TEXT] [--json PATH]
 
 For each shape prints the median time of the forward pass and of forward+backward, the
 memory traffic rate (bytes read + written by the pass / time, GB/s) and the speedup over
@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import sys
 
-from harness import compare, configure_threads, print_table
+from harness import compare, configure_threads, parse_arguments, print_table, write_json
 
 THREADS = configure_threads(sys.argv)
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -129,19 +126,13 @@ def run_case(name, kind, shape, params, rounds):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=THREADS, help="threads for every library (default: all usable CPUs)")
-    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds per case")
-    parser.add_argument("--quick", action="store_true", help="fewer shapes and rounds")
-    parser.add_argument("--case", help="only the cases whose name contains this text")
-    parser.add_argument("--json", help="write all raw figures and machine information here")
-    args = parser.parse_args()
+    args = parse_arguments(__doc__, THREADS, rounds=7, filter_help="only the cases whose name contains this text")
     cases = CASES
     if args.quick:
         cases = [CASES[0], CASES[3], CASES[5]]
         args.rounds = min(args.rounds, 3)
-    if args.case:
-        cases = [c for c in cases if args.case in c[0]]
+    if args.only:
+        cases = [c for c in cases if args.only in c[0]]
     print(f"fastcnn pooling benchmark: {THREADS} thread(s), kernel path {fastcnn._C.kernel_path()}, "
           f"torch {torch.__version__}, {args.rounds} interleaved rounds (medians)")
 
@@ -163,10 +154,7 @@ def main() -> None:
     if args.json:
         payload = {"benchmark": "pool", "threads": THREADS, "machine": collect(), "torch": torch.__version__,
                    "results": results}
-        tmp = f"{args.json}.tmp.{os.getpid()}"
-        with open(tmp, "w") as out:
-            json.dump(payload, out, indent=1)
-        os.replace(tmp, args.json)  # atomic: a killed run never leaves half a file
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":
