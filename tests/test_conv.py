@@ -15,7 +15,7 @@ from fastcnn import ops
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-ALGORITHMS = ["gemm1x1", "im2col", "depthwise", "winograd"]
+ALGORITHMS = ["gemm1x1", "im2col", "depthwise", "winograd", "direct"]
 
 
 # ---- reference ------------------------------------------------------------------------
@@ -188,10 +188,24 @@ def test_winograd_matches_reference(x_shape, k, padding, kernel_path, threads):
     check_conv(x_shape, (k, x_shape[1], 3, 3), 1, padding, 1, 1, algorithm="winograd")
 
 
+@pytest.mark.parametrize("case", GENERAL_CASES, ids=lambda c: f"{c[0]}x{c[1]}s{c[2]}p{c[3]}d{c[4]}g{c[5]}")
+def test_direct_matches_reference(case, kernel_path, threads):
+    if case[5] != 1:
+        pytest.skip("direct computes groups=1 only")
+    check_conv(*case, algorithm="direct")
+
+
+@pytest.mark.parametrize("x_shape,w_shape", [((64, 1, 32, 32), (6, 1, 5, 5)), ((4, 6, 14, 14), (16, 6, 5, 5)),
+                                              ((2, 3, 12, 12), (33, 3, 3, 3)), ((1, 2, 5, 40), (17, 2, 2, 3))])
+def test_direct_on_lenet_shapes_and_channel_blocks(x_shape, w_shape, kernel_path):
+    check_conv(x_shape, w_shape, algorithm="direct")
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_fused_relu_forward_and_backward(algorithm, kernel_path):
     shapes = {"gemm1x1": ((2, 4, 6, 6), (5, 4, 1, 1), 0, 1), "im2col": ((2, 4, 6, 6), (5, 4, 3, 3), 1, 1),
-              "depthwise": ((2, 4, 6, 6), (4, 1, 3, 3), 1, 4), "winograd": ((2, 4, 6, 6), (5, 4, 3, 3), 1, 1)}
+              "depthwise": ((2, 4, 6, 6), (4, 1, 3, 3), 1, 4), "winograd": ((2, 4, 6, 6), (5, 4, 3, 3), 1, 1),
+              "direct": ((2, 4, 9, 9), (5, 4, 3, 3), 1, 1)}
     x_shape, w_shape, padding, groups = shapes[algorithm]
     _, _, _, y, _, _ = check_conv(x_shape, w_shape, 1, padding, 1, groups, algorithm=algorithm, activation="relu")
     assert (y >= 0).all() and (y == 0).any() and (y > 0).any()
@@ -278,6 +292,8 @@ def test_heuristic_choices():
     assert ops.conv2d_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4) == "im2col"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
     assert ops.conv2d_algorithm((8, 3, 56, 56), (64, 3, 3, 3), padding=1) == "im2col"  # too few channels
+    assert ops.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"  # LeNet's conv2
+    assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "im2col"  # LeNet's conv1: lanes would idle
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 32, 3, 3), padding=1, groups=2) == "im2col"
 
@@ -297,14 +313,13 @@ def test_force_conv_algorithm():
         ops.conv2d(x, w, algorithm="fft")
 
 
-def test_winograd_has_no_weight_gradient():
-    x = np.ones((1, 2, 6, 6), np.float32)
-    w = np.ones((2, 2, 3, 3), np.float32)
-    gy = np.ones((1, 2, 4, 4), np.float32)
-    with pytest.raises(ValueError, match="forward pass and the input gradient only"):
-        fastcnn.backend._C.conv2d_backward_weight(x, gy, np.empty_like(w), None, stride=(1, 1), padding=(0, 0, 0, 0),
-                                                  dilation=(1, 1), groups=1, algorithm="winograd")
-    with ops.force_conv_algorithm("winograd"):  # the weight gradient falls back to auto
+@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+def test_backward_falls_back_to_im2col_where_an_algorithm_has_none(algorithm):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, 2, 6, 6), dtype=np.float32)
+    w = rng.standard_normal((2, 2, 3, 3), dtype=np.float32)
+    gy = rng.standard_normal((1, 2, 4, 4), dtype=np.float32)
+    with ops.force_conv_algorithm(algorithm):
         gx, gw, gb = ops.conv2d_backward(gy, x, w)
     expected = ops.conv2d_backward(gy, x, w, algorithm="im2col")
     for ours, theirs in zip((gx, gw, gb), expected):

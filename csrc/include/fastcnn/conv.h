@@ -12,7 +12,7 @@
 
 namespace fastcnn {
 
-enum class ConvAlgorithm { Auto, Gemm1x1, Im2col, Depthwise, Winograd };
+enum class ConvAlgorithm { Auto, Gemm1x1, Im2col, Depthwise, Winograd, Direct };
 const char* conv_algorithm_name(ConvAlgorithm algorithm);
 
 struct Conv2dParams {
@@ -39,6 +39,9 @@ ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p);
 // y (N, K, OH, OW) = relu?(conv(x, w) + bias); bias (K) may be null.
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu, float* y,
                     ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+
+// The backward passes run the algorithm asked for where it has one (Winograd has the
+// input gradient, not the weight gradient; Direct has neither) and im2col otherwise.
 
 // grad_x (N, C, H, W) = the gradient of sum(grad_y * conv(x, w)) with respect to x.
 void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x,

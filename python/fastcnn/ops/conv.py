@@ -2,8 +2,10 @@
 
 Several algorithms compute each convolution (see csrc/cpu/conv*.cpp): "gemm1x1" (a 1x1
 kernel, stride 1, no padding, as one GEMM), "im2col" (any shape, unfolded block by block),
-"depthwise" (groups == in_channels == out_channels, direct loops) and "winograd"
-(F(2x2, 3x3), forward and input gradient). "auto" lets `conv2d_algorithm` choose per shape; pass
+"depthwise" (groups == in_channels == out_channels, direct loops), "winograd"
+(F(2x2, 3x3), forward and input gradient) and "direct" (output channels in vector
+lanes, for few output channels; forward only). Backward passes use im2col where the
+algorithm has none of its own. "auto" lets `conv2d_algorithm` choose per shape; pass
 ``algorithm=`` or use ``with force_conv_algorithm(name):`` to pick one for testing.
 """
 
@@ -28,7 +30,7 @@ __all__ = [
     "force_conv_algorithm",
 ]
 
-CONV_ALGORITHMS = ("auto", "gemm1x1", "im2col", "depthwise", "winograd")
+CONV_ALGORITHMS = ("auto", "gemm1x1", "im2col", "depthwise", "winograd", "direct")
 _ACTIVATIONS = (None, "relu")
 
 _forced = threading.local()
@@ -36,10 +38,7 @@ _forced = threading.local()
 
 @contextlib.contextmanager
 def force_conv_algorithm(name: str):
-    """Every convolution in this thread, inside the block, uses algorithm `name`.
-
-    The weight gradient keeps "auto" under winograd (which has none of its own).
-    """
+    """Every convolution in this thread, inside the block, uses algorithm `name`."""
     _check_algorithm("force_conv_algorithm", name)
     previous = getattr(_forced, "name", None)
     _forced.name = name
@@ -156,8 +155,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     if need_weight:
         grad_weight = np.empty_like(w)
         grad_bias = np.empty(w.shape[0], dtype=np.float32) if need_bias else None
-        weight_algorithm = "auto" if name == "winograd" else name  # winograd has no weight gradient
-        backend._C.conv2d_backward_weight(x, gy, grad_weight, grad_bias, algorithm=weight_algorithm, **g)
+        backend._C.conv2d_backward_weight(x, gy, grad_weight, grad_bias, algorithm=name, **g)
     elif need_bias:
         grad_bias = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
     return grad_input, grad_weight, grad_bias
