@@ -125,7 +125,10 @@ void forward_rows(const PlaneProblem& q, const PhasedPlane& layout, const float*
   const int64_t row_step = q.stride_h * layout.stride * layout.row_length;  // one output row down
   const float* rows[ROWS];
   for (int i = 0; i < ROWS; ++i) rows[i] = buffer + (oh + i) * row_step;
-  for (int64_t ow = 0; ow < q.out_w; ow += 8) {
+  for (int64_t chunk = 0; chunk < q.out_w; chunk += 8) {
+    // Masked stores are slow on AMD cores: a row of 8 or more ends with a chunk that
+    // overlaps the one before (the overlap gets the same values twice).
+    const int64_t ow = q.out_w >= 8 ? std::min(chunk, q.out_w - 8) : chunk;
     __m256 acc[ROWS];
     for (int i = 0; i < ROWS; ++i) acc[i] = _mm256_set1_ps(bias);
     for (int64_t t = 0; t < tap_count; ++t) {
@@ -133,14 +136,13 @@ void forward_rows(const PlaneProblem& q, const PhasedPlane& layout, const float*
       const int64_t offset = offsets[t] + ow;
       for (int i = 0; i < ROWS; ++i) acc[i] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(rows[i] + offset), acc[i]);
     }
-    const int64_t valid = q.out_w - ow;
     for (int i = 0; i < ROWS; ++i) {
       __m256 value = relu ? _mm256_max_ps(zero, acc[i]) : acc[i];  // NaN passes, as torch.relu
       float* dst = y + (oh + i) * q.out_w + ow;
-      if (valid >= 8) {
+      if (q.out_w >= 8) {
         _mm256_storeu_ps(dst, value);
       } else {
-        _mm256_maskstore_ps(dst, tail_mask(valid), value);
+        _mm256_maskstore_ps(dst, tail_mask(q.out_w), value);
       }
     }
   }
@@ -185,10 +187,19 @@ void backward_weight_plane_fast(const PlaneProblem& q, const float* x, const flo
   for (int64_t t = 0; t < taps; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t oh = 0; oh < q.out_h; ++oh) {
     const float* row = buffer + oh * row_step;
-    for (int64_t ow = 0; ow < q.out_w; ow += 8) {
-      const int64_t valid = q.out_w - ow;
+    for (int64_t chunk = 0; chunk < q.out_w; chunk += 8) {
+      // As in forward_rows, the last chunk overlaps the one before; its lanes already
+      // counted are zeroed in grad_y (a plain load and a mask, not a slow masked load).
+      const int64_t ow = q.out_w >= 8 ? std::min(chunk, q.out_w - 8) : chunk;
       const float* gy = grad_y + oh * q.out_w + ow;
-      const __m256 g = valid >= 8 ? _mm256_loadu_ps(gy) : _mm256_maskload_ps(gy, tail_mask(valid));
+      __m256 g;
+      if (q.out_w < 8) {
+        g = _mm256_maskload_ps(gy, tail_mask(q.out_w));
+      } else {
+        const __m256i fresh = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                 _mm256_set1_epi32(static_cast<int>(chunk - ow - 1)));
+        g = _mm256_and_ps(_mm256_loadu_ps(gy), _mm256_castsi256_ps(fresh));
+      }
       for (int64_t t = 0; t < taps; ++t) {
         acc[t] = _mm256_fmadd_ps(g, _mm256_loadu_ps(row + offsets[t] + ow), acc[t]);
       }
