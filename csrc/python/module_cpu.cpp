@@ -182,4 +182,5 @@ PYBIND11_MODULE(_C, m) {
   fastcnn::python::bind_activation(m);
   fastcnn::python::bind_loss(m);
   fastcnn::python::bind_norm(m);
+  fastcnn::python::bind_optim(m);
 }
