@@ -12,12 +12,6 @@
 #include "fastcnn/activation.h"
 #include "fastcnn/runtime.h"
 
-// GCC keeps float selects (x < 0 ? a : b) as branches under its default -ftrapping-math,
-// which stops these loops from vectorizing; kernels never enable FP traps.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
-
 namespace fastcnn::cpu {
 
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)

@@ -18,12 +18,6 @@
 #include <cstring>
 #include <vector>
 
-// Unfolding moves rows of a few floats (10 for LeNet's conv2): GCC would turn each short
-// zeroing or copying loop into a call to memset/memcpy, which costs more than the work.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-loop-distribute-patterns")
-#endif
-
 #include "common/parallel.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_util.h"

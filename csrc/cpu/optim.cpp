@@ -14,12 +14,6 @@
 #include "fastcnn/optim.h"
 #include "fastcnn/runtime.h"
 
-// Float selects vectorize only without trapping math; sqrt only without errno (kernels
-// never enable FP traps and never read errno).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math", "no-math-errno")
-#endif
-
 namespace fastcnn::cpu {
 
 namespace {
@@ -72,7 +66,7 @@ void sgd_step(float* param, const float* grad, float* buf, int64_t n, const SgdP
   const float wd = static_cast<float>(p.weight_decay), mom = static_cast<float>(p.momentum);
   const float keep = static_cast<float>(1.0 - p.dampening), neg_lr = static_cast<float>(-p.lr);
   with_flags([&](auto decay, auto use_momentum, auto first, auto nesterov) {
-    for_ranges(n, [&](int64_t begin, int64_t end) {
+    for_ranges(n, [=](int64_t begin, int64_t end) {  // by value: stores cannot alias the scalars
       for (int64_t i = begin; i < end; ++i) {
         float g = sign * grad[i];
         if constexpr (decay) g = g + wd * param[i];
@@ -114,7 +108,7 @@ void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_s
   const float one_minus_beta2 = static_cast<float>(1.0 - p.beta2);
   const bool low1 = w1 < 0.5f;
   with_flags([&](auto coupled_decay, auto amsgrad) {
-    for_ranges(n, [&](int64_t begin, int64_t end) {
+    for_ranges(n, [=](int64_t begin, int64_t end) {  // by value: stores cannot alias the scalars
       for (int64_t i = begin; i < end; ++i) {
         const float x = param[i] * shrink;
         float g = sign * grad[i];
@@ -146,7 +140,7 @@ void rmsprop_step(float* param, const float* grad, float* square_avg, float* gra
   const float mom = static_cast<float>(p.momentum), neg_lr = static_cast<float>(-p.lr);
   const bool low = one_minus_alpha < 0.5f;
   with_flags([&](auto decay, auto centered, auto use_momentum) {
-    for_ranges(n, [&](int64_t begin, int64_t end) {
+    for_ranges(n, [=](int64_t begin, int64_t end) {  // by value: stores cannot alias the scalars
       for (int64_t i = begin; i < end; ++i) {
         float g = sign * grad[i];
         if constexpr (decay) g = g + wd * param[i];
