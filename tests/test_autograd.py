@@ -207,3 +207,12 @@ def test_deep_chain_no_recursion_limit():
         y = y * 1.0001
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0001 ** 3000], rtol=1e-3)
+
+
+def test_fill_and_zero_on_nonleaf_cut_gradient():
+    x = fastcnn.randn(4, requires_grad=True)
+    h = x * 3
+    h.zero_()
+    assert h.requires_grad and h.grad_fn is not None
+    (h + x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.ones(4))

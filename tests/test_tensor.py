@@ -194,11 +194,11 @@ def test_metadata_and_item():
 
 
 def test_repr_like_torch():
-    assert repr(fastcnn.tensor([1.0, 2.0])) == "tensor([1.0000, 2.0000])"
-    assert repr(fastcnn.tensor([1.0], requires_grad=True)) == "tensor([1.0000], requires_grad=True)"
+    for data in ([1.0, 2.0], [[1.5, -2.25], [0.125, 3.0]], [1, 2], 2.5):
+        assert repr(fastcnn.tensor(data)) == repr(torch.tensor(data))
+    assert repr(fastcnn.tensor([1.5], requires_grad=True)) == "tensor([1.5000], requires_grad=True)"
     y = fastcnn.tensor([1.0], requires_grad=True) * 2
-    assert repr(y) == "tensor([2.0000], grad_fn=<MulBackward0>)"
-    assert repr(fastcnn.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(y) == "tensor([2.], grad_fn=<MulBackward0>)"
 
 
 def test_tensor_copies_from_numpy_shares():
@@ -270,3 +270,29 @@ def test_index_errors():
         fastcnn.zeros(2, 3).reshape(4, 4)
     with pytest.raises(RuntimeError, match="view: the tensor is not contiguous"):
         fastcnn.zeros(2, 3).t().view(6)
+
+
+def test_setitem():
+    x = fastcnn.zeros(3, 4)
+    x[1] = fastcnn.ones(4)
+    x[0, 2] = 5
+    x[x > 4] = 7.0
+    ref = np.zeros((3, 4), np.float32)
+    ref[1], ref[0, 2] = 1, 7
+    np.testing.assert_array_equal(x.numpy(), ref)
+
+    def put(a, v):
+        h = a * 1
+        h[1:, ::2] = v * 2
+        return h
+    check_op(put, None, [(3, 4), (2,)])
+    with pytest.raises(ValueError, match=r"setitem: value of shape \(3,\)"):
+        x[0] = fastcnn.ones(3)
+
+
+def test_iteration_and_device():
+    x = fastcnn.arange(6).reshape(3, 2)
+    assert [r.tolist() for r in x] == [[0, 1], [2, 3], [4, 5]]
+    assert x.to("cpu") is x and x.cpu() is x
+    with pytest.raises(ValueError, match="only the 'cpu' device"):
+        x.to("cuda")

@@ -148,6 +148,13 @@ class Tensor:
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[_dim1(dim, self.ndim, "size")]
 
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def cpu(self) -> "Tensor":
+        return self
+
     def __len__(self):
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -246,6 +253,10 @@ class Tensor:
         return self._ctx is not None and self._ctx.retained is not None and self._ctx.retained() is self
 
     def to(self, dtype) -> "Tensor":
+        if isinstance(dtype, str):
+            if dtype != "cpu":
+                raise ValueError(f"to: only the 'cpu' device is supported, got {dtype!r}")
+            return self
         dtype = _normalize_dtype(dtype, "to")
         if dtype == self.dtype:
             return self
@@ -270,11 +281,22 @@ class Tensor:
         return self if self.is_contiguous() else self.clone()
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="tensor(",
-                               formatter={"float_kind": lambda v: f"{v:.4f}"} if self.dtype == float32 else None)
+        x = self._data
+        fmt = None
+        if self.dtype == float32:  # torch prints "1." when every value is whole, else 4 decimals
+            finite = x[np.isfinite(x)]
+            whole = finite.size == 0 or np.all(finite == np.round(finite)) and np.abs(finite).max() < 1e8
+            digits = (lambda v: f"{v:.0f}.") if whole else (lambda v: f"{v:.4f}")
+
+            def one(v):
+                return digits(v) if np.isfinite(v) else str(float(v))
+            extremes = [finite.min(), finite.max()] if finite.size else []
+            # Columns align, as torch: the widest entry is an extreme or a nan/inf.
+            width = max([len(one(v)) for v in extremes] + [4 if np.isinf(x).any() else 3 if x.size > finite.size
+                                                           else 0])
+            fmt = {"float_kind": lambda v: one(v).rjust(width)}
+        body = np.array2string(x, separator=", ", prefix="tensor(", formatter=fmt)
         extras = []
-        if self.dtype == int64 and self.ndim and self.numel() == 0 or self.dtype == bool and False:
-            extras.append(f"dtype=fastcnn.{self.dtype}")
         if self.numel() == 0 and self.ndim != 1:
             extras.append(f"size={self.shape}")
         if self._ctx is not None:
@@ -700,8 +722,12 @@ class Tensor:
         return self.fill_(0)
 
     def fill_(self, value):
-        return self._inplace("fill_", lambda a, _: _record("FillBackward", np.full(a.shape, value, a.dtype),
-                                                           (), lambda g: ()))
+        return self._inplace("fill_", lambda a, _: _record("FillBackward0", np.full(a.shape, value, a.dtype), (a,),
+                                                           lambda g: (np.zeros_like(g),)))
+
+    def __setitem__(self, index, value):
+        """self[index] = value, differentiable in both (as torch's index_put_)."""
+        return self._inplace("__setitem__", lambda a, v: _index_put(a, _index(index), v), _operand(value, "setitem"))
 
     def copy_(self, src):
         src_t = src if isinstance(src, Tensor) else Tensor(src)
@@ -768,6 +794,23 @@ def _index(index):
     if isinstance(index, list):
         return np.asarray([i._data if isinstance(i, Tensor) else i for i in index])
     return index
+
+
+def _index_put(a: Tensor, idx, v: Tensor) -> Tensor:
+    out = a._data.copy()
+    try:
+        out[idx] = v._data
+    except (ValueError, IndexError) as e:
+        raise type(e)(f"setitem: value of shape {shape_str(v.shape)} cannot be written at {idx!r} of a tensor "
+                      f"of shape {shape_str(a.shape)}: {e}") from None
+    vshape = v.shape
+
+    def backward(g):
+        ga = np.array(g, dtype=np.float32, copy=True)
+        ga[idx] = 0
+        gv = _unbroadcast(np.asarray(g[idx]), vshape) if v.requires_grad else None
+        return ga, gv
+    return _record("IndexPutBackward0", out, (a, v), backward)
 
 
 # ---- binary ops with broadcasting -----------------------------------------------------------
