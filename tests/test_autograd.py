@@ -126,6 +126,20 @@ def test_no_grad_context_and_decorator():
     def f(t):
         return t * 2
     assert not f(x).requires_grad and fastcnn.is_grad_enabled()
+
+    @fastcnn.no_grad
+    def g(t):
+        return t * 2
+
+    @fastcnn.enable_grad()
+    def h(t):
+        return t * 2
+    assert not g(x).requires_grad
+    with fastcnn.no_grad():
+        assert h(x).requires_grad
+    fastcnn.set_grad_enabled(False)
+    assert not fastcnn.is_grad_enabled()
+    fastcnn.set_grad_enabled(True)
     with fastcnn.set_grad_enabled(False):
         assert not (x + 1).requires_grad
     assert fastcnn.is_grad_enabled()

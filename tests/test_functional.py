@@ -46,6 +46,11 @@ def test_conv2d(kernel_path, threads, xs, ws, kw, bias):
     check_op(*both("conv2d", **kw), shapes, atol=2e-5 * k, rtol=1e-4, low=-1, high=1)
 
 
+def test_conv_unbatched():
+    check_op(*both("conv2d", padding=1), [(3, 5, 5), (2, 3, 3, 3), (2,)], atol=1e-4)
+    check_op(*both("conv1d"), [(3, 7), (2, 3, 3)], atol=1e-4)
+
+
 @pytest.mark.parametrize("xs,ws,kw", [((2, 3, 9), (4, 3, 3), dict(stride=2, padding=1)),
                                       ((1, 4, 7), (4, 2, 2), dict(groups=2, dilation=2)),
                                       ((1, 2, 6), (3, 2, 3), dict(padding="same"))], ids=str)

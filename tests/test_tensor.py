@@ -296,3 +296,18 @@ def test_iteration_and_device():
     assert x.to("cpu") is x and x.cpu() is x
     with pytest.raises(ValueError, match="only the 'cpu' device"):
         x.to("cuda")
+
+
+def test_return_types_and_int_promotion():
+    x = fastcnn.randn(3, 4)
+    r = x.max(1)
+    values, indices = r
+    assert r.values is values and r.indices is indices and indices.dtype == fastcnn.int64
+    i = fastcnn.tensor([1, 4, 9])
+    np.testing.assert_allclose(i.sqrt().numpy(), [1, 2, 3])
+    assert i.exp().dtype == fastcnn.float32
+    with pytest.raises(TypeError, match="mean: could not infer the output dtype"):
+        i.mean()
+    y = fastcnn.zeros(2, 4)
+    assert x[:2].view_as(y).shape == (2, 4) and x[:1].expand_as(y).shape == (2, 4)
+    assert x.reshape_as(fastcnn.zeros(12)).shape == (12,)

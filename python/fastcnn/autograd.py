@@ -29,6 +29,11 @@ class _GradMode:
 
     _mode = True
 
+    def __new__(cls, orig_func=None):
+        if orig_func is not None:  # bare @no_grad, without parentheses
+            return cls()(orig_func)
+        return super().__new__(cls)
+
     def __enter__(self):
         self._previous = is_grad_enabled()
         _state.enabled = self._mode
@@ -59,6 +64,11 @@ class enable_grad(_GradMode):
 
 
 class set_grad_enabled(_GradMode):
+    """Grad mode on or off, immediately (as a function) or for a with-block."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
     def __init__(self, mode: bool):
         self._mode = bool(mode)
         self._previous_at_call = is_grad_enabled()

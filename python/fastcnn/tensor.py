@@ -9,6 +9,7 @@ summed back to the operand's shape (`_unbroadcast`).
 
 from __future__ import annotations
 
+import collections
 import numbers
 import weakref
 
@@ -72,6 +73,10 @@ def _unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad.reshape(shape)
+
+
+# torch.return_types-like results of max/min along a dim: (values, indices), by name too.
+ValuesIndices = collections.namedtuple("ValuesIndices", ["values", "indices"])
 
 
 def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
@@ -449,9 +454,8 @@ class Tensor:
         return F.log_softmax(self, dim)
 
     def _float(self, op) -> np.ndarray:
-        if self.dtype != float32:
-            raise TypeError(f"{op}: expected a float32 tensor, got dtype {self.dtype}")
-        return self._data
+        # Integer and bool inputs give float32 results, as torch's exp/log/sqrt.
+        return self._data if self.dtype == float32 else self._data.astype(np.float32)
 
     # ---- comparisons (no gradient) ----------------------------------------------------
 
@@ -504,7 +508,9 @@ class Tensor:
         return _record("SumBackward1", out, (self,), backward)
 
     def mean(self, dim=None, keepdim=False):
-        x = self._float("mean")
+        if self.dtype != float32:
+            raise TypeError(f"mean: could not infer the output dtype; input has dtype {self.dtype}, use .float()")
+        x = self._data
         axes = _dims(dim, self.ndim, "mean")
         count = int(np.prod([x.shape[a] for a in axes]))
         out = np.asarray(x.mean(axis=axes, keepdims=keepdim, dtype=np.float32))
@@ -536,7 +542,7 @@ class Tensor:
             return _record(f"{op.capitalize()}Backward1", out, (self,), backward, saved=(self,))
         axis = _dim1(dim, self.ndim, op)
         if self.ndim == 0:
-            return self.clone(), Tensor._wrap(np.zeros((), dtype=np.int64))
+            return ValuesIndices(self.clone(), Tensor._wrap(np.zeros((), dtype=np.int64)))
         idx = np.expand_dims(arg(x, axis=axis), axis)
         values = np.take_along_axis(x, idx, axis)
         indices = idx if keepdim else np.squeeze(idx, axis)
@@ -548,7 +554,7 @@ class Tensor:
             return (gi,)
         vals = values if keepdim else np.squeeze(values, axis)
         res = _record(f"{op.capitalize()}Backward0", np.ascontiguousarray(vals), (self,), backward)
-        return res, Tensor._wrap(np.ascontiguousarray(indices))
+        return ValuesIndices(res, Tensor._wrap(np.ascontiguousarray(indices)))
 
     def argmax(self, dim=None, keepdim=False):
         if dim is None:
@@ -585,6 +591,15 @@ class Tensor:
         if not self.is_contiguous():
             raise RuntimeError("view: the tensor is not contiguous; use .reshape(...) instead")
         return self.reshape(*shape)
+
+    def view_as(self, other):
+        return self.view(*other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(*other.shape)
+
+    def expand_as(self, other):
+        return self.expand(*other.shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:

@@ -55,6 +55,8 @@ def _flag(value, op, name) -> bool:
 
 def _conv(op, fwd, bwd, input, weight, bias, stride, padding, dilation, groups):
     x, w, b = _t(input, op, "input"), _t(weight, op, "weight"), _opt(bias, op, "bias")
+    if x.ndim == w.ndim - 1:  # unbatched input (C, H, W) / (C, L), as torch accepts
+        return _conv(op, fwd, bwd, x.unsqueeze(0), w, b, stride, padding, dilation, groups)[0]
     args = (stride, padding, dilation, groups)
     out = fwd(x._data, w._data, _arr(b), *args)
 
@@ -160,22 +162,23 @@ def _save(res: Tensor) -> Tensor:
     return res
 
 
-def _softmax_dim(dim, op):
+def _softmax_args(input, dim, dtype, op):
     if dim is None:
         raise TypeError(f"{op}: dim must be given (an int), as in torch.nn.functional.{op}")
-    return dim
+    if dtype is not None and np.dtype(dtype) != float32:
+        raise TypeError(f"{op}: dtype must be None or fastcnn.float32, got {dtype!r}")
+    x = input.float() if isinstance(input, Tensor) and input.dtype != float32 else input
+    return _t(x, op, "input"), dim
 
 
 def softmax(input, dim=None, dtype=None) -> Tensor:
-    x = _t(input, "softmax", "input")
-    dim = _softmax_dim(dim, "softmax")
+    x, dim = _softmax_args(input, dim, dtype, "softmax")
     out = ops.softmax(x._data, dim)
     return _save(_record("SoftmaxBackward0", out, (x,), lambda g: (ops.softmax_backward(g, out, dim),)))
 
 
 def log_softmax(input, dim=None, dtype=None) -> Tensor:
-    x = _t(input, "log_softmax", "input")
-    dim = _softmax_dim(dim, "log_softmax")
+    x, dim = _softmax_args(input, dim, dtype, "log_softmax")
     out = ops.log_softmax(x._data, dim)
     return _save(_record("LogSoftmaxBackward0", out, (x,), lambda g: (ops.log_softmax_backward(g, out, dim),)))
 
