@@ -46,6 +46,23 @@ def test_conv2d(kernel_path, threads, xs, ws, kw, bias):
     check_op(*both("conv2d", **kw), shapes, atol=2e-5 * k, rtol=1e-4, low=-1, high=1)
 
 
+def test_conv2d_random_geometry(kernel_path):
+    rng = np.random.default_rng(11)
+    for case in range(8):
+        groups = int(rng.choice([1, 2, 3]))
+        c, k = groups * int(rng.integers(1, 4)), groups * int(rng.integers(1, 4))
+        r, s = (int(v) for v in rng.integers(1, 4, 2))
+        stride = tuple(int(v) for v in rng.integers(1, 3, 2))
+        dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
+        padding = (int(rng.integers(0, r)), int(rng.integers(0, s)))
+        h = dilation[0] * (r - 1) + 1 + int(rng.integers(0, 6))
+        w = dilation[1] * (s - 1) + 1 + int(rng.integers(0, 6))
+        n = int(rng.integers(1, 4))
+        check_op(*both("conv2d", stride=stride, padding=padding, dilation=dilation, groups=groups),
+                 [(n, c, h, w), (k, c // groups, r, s), (k,)], atol=2e-5 * c * r * s, rtol=1e-4, low=-1,
+                 high=1, seed=case)
+
+
 def test_conv_unbatched():
     check_op(*both("conv2d", padding=1), [(3, 5, 5), (2, 3, 3, 3), (2,)], atol=1e-4)
     check_op(*both("conv1d"), [(3, 7), (2, 3, 3)], atol=1e-4)

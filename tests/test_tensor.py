@@ -33,6 +33,27 @@ def test_scalar_operands(fn, shape):
     check_op(fn, None, [shape], low=0.5, high=2.0)
 
 
+def test_binary_broadcast_random_shapes():
+    rng = np.random.default_rng(42)
+    for case in range(12):
+        ndim = int(rng.integers(0, 5))
+        full = [int(d) for d in rng.integers(1, 5, ndim)]
+        sa = tuple(d if rng.random() < 0.6 else 1 for d in full)
+        sb = tuple(d if rng.random() < 0.6 else 1 for d in full)[int(rng.integers(0, ndim + 1)):]
+        op = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b * a][case % 3]
+        check_op(op, None, [sa, sb], seed=case)
+
+
+def test_numpy_operands():
+    x = fastcnn.tensor([1.0, 2.0], requires_grad=True)
+    a = np.array([3.0, 4.0], np.float32)
+    for y in (a * x, x * a, np.float32(2) * x, x + np.int64(1), a - x):
+        assert isinstance(y, fastcnn.Tensor) and y.requires_grad
+    (a * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), a)
+    assert (fastcnn.tensor([1, 0]) * np.bool_(True)).dtype == fastcnn.int64
+
+
 def test_pow_tensor_tensor():
     check_op(lambda a, b: a ** b, None, [(3, 4), (4,)], low=0.5, high=2.0)
 

@@ -104,7 +104,7 @@ def _dim1(dim, ndim, op):
 class Tensor:
     """A multi-dimensional array with autograd, as torch.Tensor (CPU, float32/int64/bool)."""
 
-    __array_priority__ = 1000  # ndarray op Tensor -> Tensor's reflected op
+    __array_ufunc__ = None  # ndarray (or NumPy scalar) op Tensor -> Tensor's reflected op
 
     __slots__ = ("_data", "requires_grad", "grad", "_ctx", "_vc", "_base", "__weakref__")
 
@@ -833,8 +833,8 @@ def _index_put(a: Tensor, idx, v: Tensor) -> Tensor:
 def _operand(x, op) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, _py_bool):
-        return Tensor._wrap(np.asarray(x))
+    if isinstance(x, (_py_bool, np.bool_)):
+        return Tensor._wrap(np.asarray(x, dtype=np.bool_))
     if isinstance(x, numbers.Integral):
         return Tensor._wrap(np.asarray(x, dtype=np.int64))
     if isinstance(x, numbers.Real):
