@@ -280,6 +280,11 @@ def test_factories_and_seed():
     assert fastcnn.randn(2, requires_grad=True).requires_grad
     with pytest.raises(TypeError, match="manual_seed: seed must be an int"):
         fastcnn.manual_seed(1.5)
+    assert fastcnn.zeros(2, device="cpu").device == "cpu"
+    with pytest.raises(ValueError, match="zeros: only device='cpu' is supported"):
+        fastcnn.zeros(2, device="cuda")
+    with pytest.raises(TypeError, match="randn: dtype must be fastcnn.float32"):
+        fastcnn.randn(2, dtype=fastcnn.int64)
 
 
 def test_index_errors():

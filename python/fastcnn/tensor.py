@@ -985,8 +985,14 @@ def stack(tensors, dim=0) -> Tensor:
 
 # ---- factories -------------------------------------------------------------------------------
 
-def tensor(data, requires_grad=False, dtype=None) -> Tensor:
+def _check_device(device, op):
+    if device not in (None, "cpu"):
+        raise ValueError(f"{op}: only device='cpu' is supported, got {device!r}")
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of data (float64 -> float32, ints -> int64)."""
+    _check_device(device, "tensor")
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
@@ -1016,19 +1022,23 @@ def _factory(data, requires_grad):
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def zeros(*shape, dtype=None, requires_grad=False) -> Tensor:
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_device(device, "zeros")
     return _factory(np.zeros(_size(shape, "zeros"), _normalize_dtype(dtype) or float32), requires_grad)
 
 
-def ones(*shape, dtype=None, requires_grad=False) -> Tensor:
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_device(device, "ones")
     return _factory(np.ones(_size(shape, "ones"), _normalize_dtype(dtype) or float32), requires_grad)
 
 
-def empty(*shape, dtype=None, requires_grad=False) -> Tensor:
+def empty(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_device(device, "empty")
     return _factory(np.empty(_size(shape, "empty"), _normalize_dtype(dtype) or float32), requires_grad)
 
 
-def full(size, fill_value, dtype=None, requires_grad=False) -> Tensor:
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_device(device, "full")
     if dtype is None:
         dtype = float32 if isinstance(fill_value, float) else bool if isinstance(fill_value, _py_bool) else int64
     return _factory(np.full(_size((size,), "full"), fill_value, _normalize_dtype(dtype)), requires_grad)
@@ -1046,21 +1056,31 @@ def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
     return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
 
 
-def randn(*shape, generator=None, requires_grad=False) -> Tensor:
+def randn(*shape, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples from the global generator (see fastcnn.manual_seed)."""
     from .random import default_generator
+    _check_device(device, "randn")
+    _float_only(dtype, "randn")
     rng = (generator or default_generator).numpy
     return _factory(rng.standard_normal(_size(shape, "randn"), dtype=np.float32), requires_grad)
 
 
-def rand(*shape, generator=None, requires_grad=False) -> Tensor:
+def rand(*shape, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1) from the global generator."""
     from .random import default_generator
+    _check_device(device, "rand")
+    _float_only(dtype, "rand")
     rng = (generator or default_generator).numpy
     return _factory(rng.random(_size(shape, "rand"), dtype=np.float32), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+def _float_only(dtype, op):
+    if dtype is not None and np.dtype(dtype) != float32:
+        raise TypeError(f"{op}: dtype must be fastcnn.float32, got {dtype!r}")
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    _check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
