@@ -23,12 +23,22 @@ finally:
 from . import cuda, ops  # noqa: E402
 from .gemm import matmul  # noqa: E402
 from .threads import get_num_threads, set_flush_denormal, set_num_threads  # noqa: E402
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .random import Generator, default_generator, initial_seed, manual_seed, seed  # noqa: E402
+from .tensor import (  # noqa: E402
+    Tensor, arange, bool, cat, empty, float32, from_dlpack, from_numpy, full, full_like, int64, ones, ones_like,
+    rand, randn, stack, tensor, where, zeros, zeros_like,
+)
+from . import nn  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "backend",
+    "Generator", "Tensor", "arange", "backend", "bool", "cat", "default_generator", "empty", "enable_grad",
+    "float32", "from_dlpack", "from_numpy", "full", "full_like", "initial_seed", "int64", "is_grad_enabled",
+    "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand", "randn", "seed", "set_grad_enabled", "stack",
+    "tensor", "where", "zeros", "zeros_like",
     "cuda",
     "get_num_threads",
     "matmul",

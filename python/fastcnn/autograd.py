@@ -1,0 +1,187 @@
+"""The autograd tape: grad mode, graph nodes and the backward pass.
+
+Every differentiable op whose inputs require grad records a `Node`: edges to the nodes
+(or leaf tensors) that produced its inputs, a backward closure mapping the output's
+gradient to one gradient per input, and the tensors it saved, with their versions, so
+that an in-place change between forward and backward is caught. Edges point at nodes,
+not tensors, so an in-place op may give a tensor a new node without rewiring the past.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward"]
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """Whether ops record the tape in this thread (True unless inside no_grad)."""
+    return getattr(_state, "enabled", True)
+
+
+class _GradMode:
+    """Context manager and decorator setting grad mode, restoring the previous one."""
+
+    _mode = True
+
+    def __new__(cls, orig_func=None):
+        if orig_func is not None:  # bare @no_grad, without parentheses
+            return cls()(orig_func)
+        return super().__new__(cls)
+
+    def __enter__(self):
+        self._previous = is_grad_enabled()
+        _state.enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self._previous
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Ops inside record nothing (results have requires_grad=False)."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Re-enables the tape inside a no_grad block."""
+
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Grad mode on or off, immediately (as a function) or for a with-block."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
+    def __init__(self, mode: bool):
+        self._mode = bool(mode)
+        self._previous_at_call = is_grad_enabled()
+        _state.enabled = self._mode  # usable as a plain function too, as torch
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self._previous_at_call
+        return False
+
+    def __call__(self, fn):
+        mode = self._mode
+        _state.enabled = self._previous_at_call  # decorating only: undo the immediate switch
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class Node:
+    """One recorded op. `next` holds, per input, a Node, a leaf Tensor or None (no grad)."""
+
+    __slots__ = ("name", "next", "backward_fn", "saved", "freed", "retained", "__weakref__")
+
+    def __init__(self, name, next_edges, backward_fn, saved):
+        self.name = name
+        self.next = next_edges
+        self.backward_fn = backward_fn
+        self.saved = saved  # ((tensor, version), ...)
+        self.freed = False
+        self.retained = None  # weakref to the tensor that asked retain_grad()
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+    def apply(self, grad):
+        if self.freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({self.name} already freed its saved "
+                "tensors). Specify retain_graph=True on the first backward() if you need to backward twice.")
+        for tensor, version in self.saved:
+            if tensor._version != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: tensor of shape {tuple(tensor.shape)} saved by {self.name} is at version "
+                    f"{tensor._version}; expected version {version} instead.")
+        return self.backward_fn(grad)
+
+    def free(self):
+        # Nodes holding no data (add, reshape, ...) stay usable, as in torch.
+        if self.saved is not None and self.saved != ():
+            self.backward_fn = None
+            self.saved = ()
+            self.freed = True
+
+
+def _topological(root: Node) -> list[Node]:
+    """Nodes reachable from root, each after every node that feeds gradient into it."""
+    order, seen = [], {id(root)}
+    stack = [(root, iter(root.next))]
+    while stack:
+        node, it = stack[-1]
+        for child in it:
+            if isinstance(child, Node) and id(child) not in seen:
+                seen.add(id(child))
+                stack.append((child, iter(child.next)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()  # root first
+    return order
+
+
+def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
+    from .tensor import Tensor
+    if leaf.grad is None:
+        leaf.grad = Tensor._wrap(np.array(grad, dtype=np.float32, copy=True))
+    else:
+        leaf.grad._data += grad
+        leaf.grad._bump()
+
+
+def run_backward(root_tensor, gradient: np.ndarray, retain_graph: bool) -> None:
+    """Propagate `gradient` (root's shape) to every leaf requiring grad."""
+    from .tensor import Tensor
+    root = root_tensor._ctx
+    if root is None:  # a leaf: its gradient is the seed itself
+        _accumulate_leaf(root_tensor, gradient)
+        return
+    grads = {id(root): gradient}
+    with no_grad():
+        for node in _topological(root):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node.retained is not None:
+                t = node.retained()
+                if t is not None and t._ctx is node:
+                    t.grad = Tensor._wrap(np.array(g, dtype=np.float32, copy=True)) if t.grad is None \
+                        else Tensor._wrap(t.grad._data + g)
+            in_grads = node.apply(g)
+            if not retain_graph:
+                node.free()
+            for edge, gi in zip(node.next, in_grads):
+                if edge is None or gi is None:
+                    continue
+                if isinstance(edge, Node):
+                    prev = grads.get(id(edge))
+                    grads[id(edge)] = gi if prev is None else prev + gi
+                else:
+                    _accumulate_leaf(edge, gi)
