@@ -13,5 +13,6 @@ void bind_activation(pybind11::module_& m);  // relu, leaky_relu, tanh, sigmoid
 void bind_loss(pybind11::module_& m);        // softmax, log_softmax, cross-entropy, MSE
 void bind_norm(pybind11::module_& m);        // batch norm, local response norm, dropout masks
 void bind_optim(pybind11::module_& m);       // fused SGD, Adam/AdamW, RMSprop updates
+void bind_resize(pybind11::module_& m);      // bilinear resize (transforms.Resize)
 
 }  // namespace fastcnn::python
