@@ -272,32 +272,33 @@ class RandomRotation(Transform):
 
 
 def rotate(x, theta, interpolation="bilinear", fill=0.0):
-    """x (N, C, H, W) rotated by theta[i] radians (counter-clockwise) about the centre."""
+    """x (N, C, H, W) rotated by theta[i] radians (counter-clockwise) about the centre.
+
+    The image gets a one-pixel border of `fill` and source coordinates are clamped into
+    it, so taps outside the image read `fill` with no masks: one gather per tap.
+    """
     n, c, h, w = x.shape
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    v, u = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-    # Inverse map (y down): the source of output (u, v) is (u, v) rotated back by theta.
-    sx = u * cos - v * sin + cx
-    sy = u * sin + v * cos + cy
-    planes = x.reshape(n, c, h * w)
-    batch = np.arange(n)[:, None, None]
+    v, u = np.meshgrid(np.arange(h, dtype=np.float32) - cy, np.arange(w, dtype=np.float32) - cx, indexing="ij")
+    cos = np.cos(theta).astype(np.float32).reshape(n, 1, 1)
+    sin = np.sin(theta).astype(np.float32).reshape(n, 1, 1)
+    # Inverse map (y down): the source of output (u, v) is (u, v) rotated back by theta;
+    # +1 for the border, clamped to it.
+    sx = np.clip(u * cos - v * sin + (cx + 1), 0, w + 1).reshape(n, 1, h * w)
+    sy = np.clip(u * sin + v * cos + (cy + 1), 0, h + 1).reshape(n, 1, h * w)
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=np.float32(fill)).reshape(n, c, -1)
+    pw = w + 2
     if interpolation == "nearest":
-        ix, iy = np.rint(sx).astype(np.int64), np.rint(sy).astype(np.int64)
-        inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
-        flat = np.clip(iy, 0, h - 1) * w + np.clip(ix, 0, w - 1)
-        vals = np.moveaxis(planes[batch, :, flat], -1, 1)  # (N, C, H, W)
-        return np.where(inside[:, None], vals, np.float32(fill)).astype(np.float32)
-    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
-    fx, fy = (sx - x0).astype(np.float32), (sy - y0).astype(np.float32)
-    out = np.zeros((n, c, h, w), dtype=np.float32)
-    for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):
-        yy, xx = y0 + dy, x0 + dx
-        inside = (xx >= 0) & (xx < w) & (yy >= 0) & (yy < h)
-        flat = np.clip(yy, 0, h - 1) * w + np.clip(xx, 0, w - 1)
-        vals = np.moveaxis(planes[batch, :, flat], -1, 1)
-        out += np.where(inside[:, None], vals, np.float32(fill)) * wgt[:, None]
-    return out
+        flat = np.rint(sy).astype(np.intp) * pw + np.rint(sx).astype(np.intp)
+        return np.take_along_axis(padded, flat, axis=2).reshape(n, c, h, w)
+    x0 = np.minimum(np.floor(sx), w).astype(np.intp)
+    y0 = np.minimum(np.floor(sy), h).astype(np.intp)
+    fx, fy = sx - x0, sy - y0
+    base = y0 * pw + x0
+    top = (np.take_along_axis(padded, base, axis=2) * (1 - fx) + np.take_along_axis(padded, base + 1, axis=2) * fx)
+    bottom = (np.take_along_axis(padded, base + pw, axis=2) * (1 - fx)
+              + np.take_along_axis(padded, base + pw + 1, axis=2) * fx)
+    return (top * (1 - fy) + bottom * fy).astype(np.float32, copy=False).reshape(n, c, h, w)
 
 
 class RandomResizedCrop(Transform):
