@@ -29,13 +29,13 @@ from .tensor import (  # noqa: E402
     Tensor, arange, bool, cat, empty, float32, from_dlpack, from_numpy, full, full_like, int64, ones, ones_like,
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
-from . import nn, optim  # noqa: E402
+from . import data, filters, nn, optim  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "__version__",
-    "Generator", "Tensor", "arange", "backend", "bool", "cat", "default_generator", "empty", "enable_grad",
+    "Generator", "Tensor", "arange", "backend", "bool", "cat", "data", "default_generator", "filters", "empty", "enable_grad",
     "float32", "from_dlpack", "from_numpy", "full", "full_like", "initial_seed", "int64", "is_grad_enabled",
     "manual_seed", "nn", "no_grad", "optim", "ones", "ones_like", "rand", "randn", "seed", "set_grad_enabled", "stack",
     "tensor", "where", "zeros", "zeros_like",
