@@ -204,6 +204,15 @@ def test_sequential_modulelist_moduledict():
     assert repr(nn.Sequential(nn.Linear(4, 3), nn.ReLU())) == repr(t.Sequential(t.Linear(4, 3), t.ReLU()))
 
 
+@pytest.mark.parametrize("build", [
+    lambda m: m.ModuleList([m.Linear(2, 2) for _ in range(3)] + [m.ReLU(), m.Sequential(m.Tanh(), m.Tanh())] * 2),
+    lambda m: m.ModuleList(),
+    lambda m: m.ModuleDict({"a": m.Conv2d(1, 2, 3), "b": m.ModuleList([m.ReLU()])}),
+])
+def test_container_repr_matches_torch(build):
+    assert repr(build(nn)) == repr(build(torch.nn))
+
+
 @pytest.mark.parametrize("make", [
     lambda m: m.Conv2d(1, 6, 5, padding=2),
     lambda m: m.Conv2d(4, 8, (3, 1), stride=(2, 1), dilation=2, groups=2, bias=False),
@@ -309,3 +318,29 @@ def test_parameter_semantics():
     assert not nn.Parameter(data, requires_grad=False).requires_grad
     assert repr(p).startswith("Parameter containing:\ntensor(")
     assert type(p.detach()) is fastcnn.Tensor
+
+
+def test_optimizer_updates_parameters_in_place_and_bumps_their_version():
+    layer = nn.Linear(3, 2)
+    w = layer.weight.detach().numpy()  # shares the parameter's memory
+    before = w.copy()
+    x = fastcnn.randn(4, 3)
+    layer(x).sum().backward()
+    pending = layer(x)  # its graph saved the weight before the step
+    version = layer.weight._version
+    fastcnn.optim.SGD(layer.parameters(), lr=0.1).step()
+    assert layer.weight._version == version + 1
+    np.testing.assert_allclose(w, before - 0.1 * layer.weight.grad.numpy(), rtol=1e-6, atol=1e-7)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+        pending.sum().backward()
+
+
+def test_deepcopy_gives_independent_parameters():
+    import copy
+    model = vgg_like(nn)
+    clone = copy.deepcopy(model)
+    assert list(clone.state_dict()) == list(model.state_dict())
+    for (n, p), q in zip(model.named_parameters(), clone.parameters()):
+        assert isinstance(q, nn.Parameter) and q.requires_grad, n
+        assert not np.shares_memory(p.detach().numpy(), q.detach().numpy()), n
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
