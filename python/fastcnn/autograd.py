@@ -150,7 +150,9 @@ def _topological(root: Node) -> list[Node]:
 def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
     from .tensor import Tensor
     if leaf.grad is None:
-        leaf.grad = Tensor._wrap(np.array(grad, dtype=np.float32, copy=True))
+        # C order, as the leaf's own data: a transposed rule's gradient (linear's w.t()) would
+        # otherwise keep Fortran order, which the optimizers' native kernels reject.
+        leaf.grad = Tensor._wrap(np.array(grad, dtype=np.float32, copy=True, order="C"))
     else:
         leaf.grad._data += grad
         leaf.grad._bump()

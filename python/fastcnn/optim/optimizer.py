@@ -1,7 +1,9 @@
 """Optimizer: the base class of fastcnn's optimizers, as torch.optim.Optimizer.
 
 A parameter is any object ``p`` with ``p.numpy()``, its float32 C-contiguous array
-(updated in place, never copied), and ``p.grad``: None or an object whose ``.numpy()``
+(updated in place, never copied; read through ``p.detach().numpy()`` where ``p`` has
+``detach``, since a fastcnn Tensor that requires grad refuses ``numpy()`` as torch's does),
+and ``p.grad``: None or an object whose ``.numpy()``
 is the gradient array of the same shape. Per-parameter state lives in ``self.state[p]``
 as NumPy float32 arrays plus ``"step"`` (a Python float, the value of torch's step
 tensor). Subclasses update each parameter with one fused native kernel.
@@ -176,6 +178,9 @@ class Optimizer:
                         self.state[p] = state
                 else:
                     self._update(group, param, grad, state)
+                bump = getattr(p, "_bump", None)  # an in-place change: bump the version, as torch
+                if callable(bump):
+                    bump()
         return loss
 
     def _update(self, group: dict, param: np.ndarray, grad: np.ndarray, state: dict) -> None:
@@ -212,7 +217,7 @@ class Optimizer:
             for p, index in zip(group["params"], saved["params"]):
                 if index not in saved_state:
                     continue
-                shape = p.numpy().shape
+                shape = _param_array(p).shape
                 entry = {}
                 for key, value in saved_state[index].items():
                     if key == "step":
@@ -240,9 +245,15 @@ class Optimizer:
         self.param_groups = new_groups
 
 
+def _param_array(p) -> np.ndarray:
+    """p's array, shared (detach() shares memory and lifts numpy()'s requires_grad refusal)."""
+    detach = getattr(p, "detach", None)
+    return (detach() if callable(detach) else p).numpy()
+
+
 def _arrays(p, name: str) -> tuple[np.ndarray, np.ndarray]:
     """The parameter's array and its gradient array, checked for the native kernel."""
-    param = p.numpy()
+    param = _param_array(p)
     grad = p.grad.numpy()
     for what, a in (("parameter", param), ("grad", grad)):
         if not isinstance(a, np.ndarray):
