@@ -30,6 +30,8 @@ from .tensor import (  # noqa: E402
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
 from . import data, filters, nn, optim  # noqa: E402
+from . import models  # noqa: E402
+from .summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -37,7 +39,7 @@ __all__ = [
     "__version__",
     "Generator", "Tensor", "arange", "backend", "bool", "cat", "data", "default_generator", "filters", "empty", "enable_grad",
     "float32", "from_dlpack", "from_numpy", "full", "full_like", "initial_seed", "int64", "is_grad_enabled",
-    "manual_seed", "nn", "no_grad", "optim", "ones", "ones_like", "rand", "randn", "seed", "set_grad_enabled", "stack",
+    "manual_seed", "models", "nn", "no_grad", "optim", "ones", "ones_like", "rand", "randn", "seed", "set_grad_enabled", "stack", "summary",
     "tensor", "where", "zeros", "zeros_like",
     "cuda",
     "get_num_threads",
