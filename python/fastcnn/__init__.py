@@ -30,6 +30,8 @@ from .tensor import (  # noqa: E402
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
 from . import data, filters, nn, optim  # noqa: E402
+from . import train  # noqa: E402
+from .train import evaluate  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -40,6 +42,8 @@ __all__ = [
     "manual_seed", "nn", "no_grad", "optim", "ones", "ones_like", "rand", "randn", "seed", "set_grad_enabled", "stack",
     "tensor", "where", "zeros", "zeros_like",
     "cuda",
+    "evaluate",
+    "train",
     "get_num_threads",
     "matmul",
     "ops",
