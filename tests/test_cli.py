@@ -21,14 +21,14 @@ PIL = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
 
 
-def _tiny(name, num_classes=10):
+def _tiny(name, num_classes=10, width=4):
     fastcnn.manual_seed(0)
     if name == "tiny":  # 28x28 input
         return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13,
                                                                                                    num_classes))
     if name == "lenet5":  # needs the padded 32x32 input, as the zoo's LeNet-5
-        return nn.Sequential(nn.Conv2d(1, 4, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
-                             nn.Linear(4 * 14 * 14, num_classes))
+        return nn.Sequential(nn.Conv2d(1, width, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
+                             nn.Linear(width * 14 * 14, num_classes))
     raise cli.CliError(f"unknown model {name!r}; choose from lenet5, tiny")
 
 
@@ -98,13 +98,15 @@ def test_train_resume_and_lenet_padding(capsys, tmp_path, data_root):
     out = tmp_path / "lenet"
     common = ["--model", "lenet5", "--data-root", data_root, "--limit", "128", "--batch-size", "64", "--out", out,
               "--quiet", "--augment", "--optimizer", "sgd", "--lr", "0.05"]
-    rc, stdout, _ = _run(capsys, "train", "--epochs", "1", *common)
+    rc, stdout, _ = _run(capsys, "train", "--epochs", "1", "--model-arg", "width=3", *common)
     assert rc == 0 and "test accuracy" in stdout
     rc, _, _ = _run(capsys, "train", "--epochs", "2", "--resume", *common)
     assert rc == 0
     assert json.load(open(out / "history.json"))["epoch"] == [1, 2]
     meta = fastcnn.train.load_checkpoint(out)["metadata"]
     assert meta["input_size"] == 32 and meta["augment"] is True and meta["lr"] == 0.05
+    assert meta["model_kwargs"] == {"num_classes": 10, "width": 3}  # recorded, so eval/predict rebuild it
+    assert fastcnn.train.load_checkpoint(out)["model"]["0.weight"].shape == (3, 1, 5, 5)
 
 
 def test_eval(capsys, run_dir, data_root):
@@ -172,6 +174,7 @@ def test_viz(capsys, run_dir, tmp_path):
     (["eval", "--checkpoint", "{tmp}/none.ckpt"], "none.ckpt not found"),
     (["predict", "--checkpoint", "{tmp}/bad.ckpt", "{tmp}/a.png"], "not a fastcnn checkpoint"),
     (["train", "--out", "{tmp}/r", "--resume"], "no checkpoint at"),
+    (["train", "--out", "{tmp}/r", "--model-arg", "width"], "--model-arg must be KEY=VALUE, got 'width'"),
 ])
 def test_errors_are_one_line(capsys, tmp_path, data_root, argv, message):
     (tmp_path / "bad.ckpt").write_bytes(b"garbage")

@@ -39,6 +39,20 @@ def _build_model(name: str, **kwargs):
     return models.get_model(name, **kwargs)
 
 
+def _model_args(items) -> dict:
+    """--model-arg KEY=VALUE pairs -> kwargs; VALUE is read as JSON (numbers, true/false) or kept a string."""
+    kwargs = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise CliError(f"--model-arg must be KEY=VALUE, got {item!r}")
+        try:
+            kwargs[key] = json.loads(value)
+        except ValueError:
+            kwargs[key] = value
+    return kwargs
+
+
 def _input_size(model_name: str, raw: int) -> int:
     # LeNet-5 takes the classic 32x32 input: 28x28 digits/clothes are padded by 2.
     return 32 if model_name.lower().startswith("lenet") and raw == 28 else raw
@@ -125,7 +139,8 @@ def _train(args) -> int:
         meta = load_checkpoint(ckpt)["metadata"]
     else:
         spec = DATASETS[args.data]
-        meta = {"model": args.model, "model_kwargs": {"num_classes": 10}, "data": args.data,
+        meta = {"model": args.model, "model_kwargs": {"num_classes": 10, **_model_args(args.model_arg)},
+                "data": args.data,
                 "raw_size": spec["size"], "input_size": _input_size(args.model, spec["size"]),
                 "mean": spec["mean"], "std": spec["std"], "optimizer": args.optimizer,
                 "lr": args.lr if args.lr is not None else DEFAULT_LR[args.optimizer],
@@ -234,6 +249,8 @@ def _parser() -> argparse.ArgumentParser:
 
     t = commands.add_parser("train", help="train a model; writes checkpoints, history.json and plots to --out")
     t.add_argument("--model", default="lenet5")
+    t.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="a keyword argument for the model, e.g. variant=modern (repeatable)")
     t.add_argument("--data", default="fashion-mnist", choices=sorted(DATASETS))
     t.add_argument("--data-root", help="folder holding the dataset files (default: the usual places)")
     t.add_argument("--epochs", type=int, default=10)

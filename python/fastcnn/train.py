@@ -101,6 +101,7 @@ def save_checkpoint(path, state: dict) -> None:
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
         with os.fdopen(fd, "wb") as out:
             out.write(_MAGIC)
             out.write(struct.pack("<Q", len(header)))
@@ -115,6 +116,12 @@ def save_checkpoint(path, state: dict) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path) -> dict:
@@ -276,7 +283,6 @@ def fit(model, train_loader, epochs, optimizer, loss_fn, val_loader=None, schedu
     is written after each epoch (with `metadata`, a JSON-able dict, e.g. the model's name);
     resume= a checkpoint file or folder (or True: checkpoint_dir's) restores everything."""
     callbacks = _check_fit_args(model, epochs, optimizer, loss_fn, callbacks)
-    from .autograd import no_grad  # noqa: F401  (evaluate uses it)
     history = _new_history()
     start_epoch = 0
     if resume is not None and resume is not False:

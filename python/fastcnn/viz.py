@@ -86,7 +86,7 @@ def plot_filters(model_or_weight, path) -> str:
         else:
             ax.imshow(f.mean(axis=0), cmap="gray", interpolation="nearest")
         ax.set_title(str(i), fontsize=7)
-    fig.suptitle(f"first-layer filters {w.shape[2]}x{w.shape[3]}")
+    fig.suptitle(f"first-layer filters {w.shape[2]}x{w.shape[3]}", y=1.02)
     return _save(fig, path)
 
 
@@ -156,7 +156,7 @@ def plot_feature_maps(model, image, layer: str, path, max_maps: int = 64) -> str
         elif i < n:
             ax.imshow(maps[i - 1], cmap="viridis", interpolation="nearest")
             ax.set_title(str(i - 1), fontsize=7)
-    fig.suptitle(f"feature maps of {layer} {tuple(maps.shape[1:])}")
+    fig.suptitle(f"feature maps of {layer} {tuple(maps.shape[1:])}", y=1.02)
     return _save(fig, path)
 
 
