@@ -29,22 +29,16 @@ from .tensor import (  # noqa: E402
     Tensor, arange, bool, cat, empty, float32, from_dlpack, from_numpy, full, full_like, int64, ones, ones_like,
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
-from . import data, filters, nn, optim  # noqa: E402
-from . import models  # noqa: E402
+from . import data, filters, models, nn, optim, train  # noqa: E402
 from .summary import summary  # noqa: E402
+from .train import evaluate  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
-    "Generator", "Tensor", "arange", "backend", "bool", "cat", "data", "default_generator", "filters", "empty", "enable_grad",
-    "float32", "from_dlpack", "from_numpy", "full", "full_like", "initial_seed", "int64", "is_grad_enabled",
-    "manual_seed", "models", "nn", "no_grad", "optim", "ones", "ones_like", "rand", "randn", "seed", "set_grad_enabled", "stack", "summary",
-    "tensor", "where", "zeros", "zeros_like",
-    "cuda",
-    "get_num_threads",
-    "matmul",
-    "ops",
-    "set_flush_denormal",
-    "set_num_threads",
+    "Generator", "Tensor", "__version__", "arange", "backend", "bool", "cat", "cuda", "data", "default_generator",
+    "empty", "enable_grad", "evaluate", "filters", "float32", "from_dlpack", "from_numpy", "full", "full_like",
+    "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
+    "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn", "seed", "set_flush_denormal", "set_grad_enabled",
+    "set_num_threads", "stack", "summary", "tensor", "train", "where", "zeros", "zeros_like",
 ]
