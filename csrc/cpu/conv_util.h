@@ -4,32 +4,16 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
-#include <new>
 
 #include "common/parallel.h"
+#include "common/thread_buffer.h"
 #include "fastcnn/runtime.h"
 
 namespace fastcnn::cpu::conv_util {
 
-// A buffer of at least `floats` floats for the calling thread, 64-byte aligned, grown on
-// demand and reused by later calls. Callers size their requests from fixed budgets, so
-// memory stays flat however the input shapes vary.
-inline float* thread_workspace(size_t floats) {
-  struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  thread_local size_t capacity = 0;
-  if (floats > capacity) {
-    buffer.reset();
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
-    if (!buffer) throw std::bad_alloc();
-    capacity = floats;
-  }
-  return buffer.get();
-}
+// The item workspace of the convolution algorithms (one per thread; see thread_buffer.h).
+struct ItemWorkspaceTag;
+inline float* thread_workspace(size_t floats) { return detail::thread_buffer<ItemWorkspaceTag>(floats); }
 
 // Runs item(index, gemm_threads) for index in [0, items): contiguous runs of items per
 // thread, each with single-threaded GEMMs, when there are enough items; otherwise one

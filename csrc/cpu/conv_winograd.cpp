@@ -16,11 +16,9 @@
 #include "cpu/conv_winograd.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
-#include <new>
 
 #include "common/parallel.h"
+#include "common/thread_buffer.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_util.h"
 #include "cpu/gemm_kernels.h"
@@ -133,20 +131,9 @@ Kernels active_kernels() {
 // item workspace is another): a training loop reuses its pages instead of faulting in
 // 16 * K * C fresh floats every call.
 const float* transform_filters(const Kernels& kernels, const winograd::FilterSource& source, int64_t outer) {
-  struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  thread_local size_t capacity = 0;
+  struct FilterTag;
   const int64_t pairs = outer * source.inner;
-  const size_t floats = static_cast<size_t>(16 * pairs);
-  if (floats > capacity) {
-    buffer.reset();
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
-    if (!buffer) throw std::bad_alloc();
-    capacity = floats;
-  }
-  float* u = buffer.get();
+  float* u = detail::thread_buffer<FilterTag>(static_cast<size_t>(16 * pairs));
   const int threads = static_cast<int>(std::clamp<int64_t>(pairs / 4096, 1, get_num_threads()));
   detail::parallel_region(threads, [&](int tid, int team) {
     kernels.filters(source, pairs * tid / team, pairs * (tid + 1) / team, pairs, u);

@@ -13,11 +13,9 @@
 // same grid row pack the same A and threads in the same column the same B, which the
 // grid choice (choose_thread_grid) weighs against load balance.
 #include <algorithm>
-#include <cstdlib>
-#include <memory>
-#include <new>
 
 #include "common/parallel.h"
+#include "common/thread_buffer.h"
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
 
@@ -35,23 +33,9 @@ void split_range(int64_t count, int parts, int part, int64_t& begin, int64_t& en
   end = count * (part + 1) / parts;
 }
 
-// Packing buffers, kept per calling thread and grown on demand: a GEMM in a training loop
-// reuses the same pages instead of faulting in fresh ones every call.
-float* packing_workspace(size_t floats) {
-  struct FreeDeleter {
-    void operator()(float* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<float, FreeDeleter> buffer;
-  thread_local size_t capacity = 0;
-  if (floats > capacity) {
-    buffer.reset();
-    const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-    buffer.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    if (!buffer) throw std::bad_alloc();
-    capacity = floats;
-  }
-  return buffer.get();
-}
+// Packing buffers, one per thread (see thread_buffer.h).
+struct PackingTag;
+float* packing_workspace(size_t floats) { return detail::thread_buffer<PackingTag>(floats); }
 
 // Loops 2 and 1 over one packed block: the mc x nc block of C at (ic, jc).
 void macro_kernel(const GemmParams& p, GemmUkernel ukernel, const float* packed_a, const float* packed_b,

@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 
+from ._atomic import atomic_write
+
 CHECKPOINT = "last.ckpt"
 # Per-dataset raw image size and normalization (mean, std of the training images).
 DATASETS = {
@@ -111,10 +113,7 @@ def _read_image(path, meta: dict) -> np.ndarray:
 
 
 def _write_json(path, payload) -> None:
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(payload, indent=1).encode())
 
 
 # ---- commands ---------------------------------------------------------------------------------------

@@ -23,10 +23,11 @@ import numbers
 import os
 import struct
 import sys
-import tempfile
 import time
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 __all__ = ["fit", "evaluate", "save_checkpoint", "load_checkpoint", "CheckpointError", "Pad", "CHECKPOINT_NAME"]
 
@@ -97,31 +98,8 @@ def save_checkpoint(path, state: dict) -> None:
     header = json.dumps({"format": "fastcnn-checkpoint", "version": _VERSION,
                          "sha256": hashlib.sha256(payload).hexdigest(), "state": tree}).encode()
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the mode a plain open() would
-        with os.fdopen(fd, "wb") as out:
-            out.write(_MAGIC)
-            out.write(struct.pack("<Q", len(header)))
-            out.write(header)
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write(path, _MAGIC, struct.pack("<Q", len(header)), header, payload)
 
 
 def load_checkpoint(path) -> dict:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 
 import numpy as np
+
+from .._atomic import atomic_write
 
 __all__ = ["read_idx", "write_idx", "parse_idx"]
 
@@ -81,20 +82,3 @@ def write_idx(path, array, compress: bool | None = None) -> None:
     if compress:
         data = gzip.compress(data, mtime=0)
     atomic_write(path, data)
-
-
-def atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
