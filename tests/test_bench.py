@@ -58,6 +58,12 @@ def test_tiny_suite_verifies_and_times_every_case(tiny_run):
     for case in tiny_run["cases"]:
         # Model cases have no NumPy reference (a whole network); every op case has both.
         _check_ok_case(case, ["torch"] if case["group"] == "model" else ["numpy", "torch"])
+    latency = [c for c in tiny_run["cases"] if "latency" in c]
+    assert latency, "the batch-1 inference case reports p50/p99"
+    for case in latency:
+        for lib in ("fastcnn", "torch"):
+            lat = case["latency"][lib]
+            assert 0 < lat["p50_s"] <= lat["p99_s"] <= max(lat["calls_s"])
     json.loads(json.dumps(tiny_run))  # all of it is JSON
 
 

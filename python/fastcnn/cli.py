@@ -277,7 +277,8 @@ def _bench(args) -> int:
         report.print_compare(old, payload, args.compare)
     failed = [c["name"] for c in payload["cases"] if c["status"] == "failed"]
     if failed:
-        print(f"fastcnn bench: {len(failed)} case(s) gave wrong results: {'; '.join(failed)}", file=sys.stderr)
+        print(f"fastcnn bench: {len(failed)} case(s) failed (wrong result or error, see the table): "
+              f"{'; '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

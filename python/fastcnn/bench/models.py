@@ -35,7 +35,7 @@ def _pair(name):
         ours = _lenet5(fastcnn.nn)
         theirs = _lenet5(torch.nn) if torch is not None else None
     else:
-        fastcnn.seed(0)
+        fastcnn.manual_seed(0)
         ours = fastcnn.models.get_model(name)
         tvm = optional_torchvision_models()
         theirs = getattr(tvm, name)() if tvm is not None else None
@@ -130,12 +130,13 @@ def train_case(name, batch, size, channels=3, classes=1000):
 
 def model_cases(mode: str) -> list[Case]:
     if mode == "tiny":
-        return [train_case("lenet5", 4, 32, channels=1, classes=10)]
+        return [train_case("lenet5", 4, 32, channels=1, classes=10),
+                inference_case("resnet18", 1, 32, latency_calls=3)]
     full = mode == "full"
     return [
         train_case("lenet5", 64, 32, channels=1, classes=10),
         inference_case("resnet18", 1, 224, latency_calls=30 if full else 12),
-        inference_case("resnet18", 16 if full else 8, 224),
+        inference_case("resnet18", 16, 224),
         train_case("resnet18", 16, 224) if full else train_case("resnet18", 8, 112),
         inference_case("mobilenet_v2", 1, 224, latency_calls=30 if full else 12),
     ]
