@@ -1,4 +1,4 @@
-"""The `fastcnn` command line: info, train, eval, predict, filter, viz.
+"""The `fastcnn` command line: info, train, eval, predict, filter, viz, bench.
 
 Errors are one line on stderr and exit code 1 (2 for bad usage, from argparse); --debug
 shows the traceback instead. Models come from the zoo through _build_model(), which the
@@ -238,6 +238,75 @@ def _viz(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    if args.threads is not None and args.threads < 1:
+        raise CliError(f"--threads must be >= 1, got {args.threads}")
+    if args.rounds is not None and args.rounds < 1:
+        raise CliError(f"--rounds must be >= 1, got {args.rounds}")
+    pinned = os.environ.get("OPENBLAS_NUM_THREADS") == str(args.threads)
+    if args.threads is not None and not pinned and args.argv is not None and "FASTCNN_BENCH_REEXEC" not in os.environ:
+        # NumPy's BLAS pool was sized when numpy loaded: start again with the thread count in the environment.
+        env = dict(os.environ, FASTCNN_BENCH_REEXEC="1")
+        for name in ("FASTCNN_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(args.threads)
+        os.execve(sys.executable, [sys.executable, "-m", "fastcnn", *args.argv], env)
+    if args.device == "cuda":
+        from . import cuda
+        if not cuda.is_available():
+            raise CliError(f"--device cuda: no usable GPU ({cuda.unavailable_reason() or 'no CUDA device'})")
+        raise CliError("--device cuda: the CUDA benchmark cases are not written yet; run --device cpu")
+    from .bench import report, run_suite
+    old = report.load_json(args.compare) if args.compare else None  # fail before the run, not after
+    progress = _bench_progress(args.quiet)
+    try:
+        payload = run_suite("full" if args.full else args.mode, filter=args.filter, threads=args.threads,
+                            rounds=args.rounds, progress=progress.update if progress else None)
+    finally:
+        if progress:
+            progress.stop()
+    report.print_report(payload)
+    if args.json:
+        from .bench.harness import write_json
+        write_json(args.json, payload)
+        print(f"wrote {args.json}")
+    if args.png:
+        print(f"wrote {args.png}" if report.write_png(payload, args.png)
+              else "no chart: matplotlib is not installed (pip install matplotlib)")
+    if old is not None:
+        report.print_compare(old, payload, args.compare)
+    failed = [c["name"] for c in payload["cases"] if c["status"] == "failed"]
+    if failed:
+        print(f"fastcnn bench: {len(failed)} case(s) failed (wrong result or error, see the table): "
+              f"{'; '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+class _bench_progress:
+    """A rich progress bar on stderr when rich is installed and stderr is a terminal."""
+
+    def __new__(cls, quiet):
+        if quiet or not sys.stderr.isatty():
+            return None
+        try:
+            from rich.progress import Progress
+        except ImportError:
+            return None
+        self = super().__new__(cls)
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        self.task = None
+        return self
+
+    def update(self, name, index, total):
+        if self.task is None:
+            self.task = self.bar.add_task("bench", total=total)
+        self.bar.update(self.task, completed=index, description=name[:60])
+
+    def stop(self):
+        self.bar.stop()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastcnn", description="fastcnn command line")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -288,15 +357,34 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--layer", required=True)
     v.add_argument("--out", help="PNG path (default feature_maps_LAYER.png)")
     v.set_defaults(run=_viz)
+
+    b = commands.add_parser("bench", help="benchmark the kernels and models against NumPy and PyTorch")
+    size = b.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="mode", action="store_const", const="quick",
+                      help="small real shapes, few rounds: a few minutes on 2 cores (default)")
+    size.add_argument("--full", action="store_true", help="larger batches, more rounds")
+    size.add_argument("--tiny", dest="mode", action="store_const", const="tiny", help=argparse.SUPPRESS)
+    b.set_defaults(mode="quick")
+    b.add_argument("--filter", metavar="TEXT", help="only cases whose group or name contains TEXT, e.g. conv")
+    b.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    b.add_argument("--threads", type=int, help="threads for every library (default: all usable CPUs)")
+    b.add_argument("--rounds", type=int, help="interleaved timing rounds per case (default: 3 quick, 7 full)")
+    b.add_argument("--json", metavar="PATH", help="write all raw figures and machine information here")
+    b.add_argument("--png", metavar="PATH", help="write a chart of the speedups here (needs matplotlib)")
+    b.add_argument("--compare", metavar="OLD.json", help="show each case's change against an earlier --json run")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(run=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
     argv = [a for a in argv if a != "--debug"]
     args = _parser().parse_args(argv)
     args.debug = debug
+    args.argv = argv if from_command_line else None  # bench re-executes itself to pin BLAS threads
     try:
         return args.run(args)
     except (CliError, ValueError, TypeError, FileNotFoundError, OSError, KeyError, ImportError) as exc:
