@@ -68,10 +68,32 @@ void conv2d_check(const Conv2dParams& p) {
   FASTCNN_CHECK(p.groups >= 1 && p.in_channels % p.groups == 0 && p.out_channels % p.groups == 0,
                 "conv2d: groups=", p.groups, " must divide in_channels=", p.in_channels,
                 " and out_channels=", p.out_channels);
+  // Bounded so that the geometry below and every element count and workspace size the
+  // kernels compute in int64 cannot overflow (reached with empty or 0-stride arrays, or
+  // conv2d_choose_algorithm's bare shapes, which claim sizes no memory holds).
+  constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
+  for (int64_t v : {p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w, p.kernel_h, p.kernel_w, p.stride_h,
+                    p.stride_w, p.dilation_h, p.dilation_w, p.pad_top, p.pad_bottom, p.pad_left, p.pad_right}) {
+    FASTCNN_CHECK(v <= kMaxSize, "conv2d: sizes, strides, paddings and dilations must be < 2^31, got ", v);
+  }
   const int64_t span_h = p.dilation_h * (p.kernel_h - 1) + 1, span_w = p.dilation_w * (p.kernel_w - 1) + 1;
   FASTCNN_CHECK(span_h <= p.in_h + p.pad_top + p.pad_bottom && span_w <= p.in_w + p.pad_left + p.pad_right,
                 "conv2d: kernel ", span_h, "x", span_w, " (dilated) is larger than the padded input ",
                 p.in_h + p.pad_top + p.pad_bottom, "x", p.in_w + p.pad_left + p.pad_right);
+  // Element counts of input, weight, output and the im2col columns of one image: each
+  // must fit int64 (sizes are < 2^31, so one multiplication at a time is checked).
+  const int64_t counts[][4] = {{p.batch, p.in_channels, p.in_h, p.in_w},
+                               {p.out_channels, p.in_channels / p.groups, p.kernel_h, p.kernel_w},
+                               {p.batch, p.out_channels, p.out_h(), p.out_w()},
+                               {p.in_channels, p.kernel_h * p.kernel_w, p.out_h(), p.out_w()}};
+  for (const auto& dims : counts) {
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      FASTCNN_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= (int64_t{1} << 62), "conv2d: the convolution of input ",
+                    p.batch, "x", p.in_channels, "x", p.in_h, "x", p.in_w, " with kernel ", p.kernel_h, "x",
+                    p.kernel_w, " has more than 2^62 elements in a tensor or workspace");
+    }
+  }
 }
 
 bool conv2d_algorithm_supports(ConvAlgorithm algorithm, const Conv2dParams& p) {

@@ -4,6 +4,7 @@
 // windows) never race.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "common/check.h"
 #include "common/parallel.h"
@@ -16,6 +17,9 @@ namespace fastcnn {
 int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
                          bool ceil_mode) {
   if (kernel < 1 || stride < 1 || dilation < 1 || pad < 0) return 0;
+  // Out of the range where the arithmetic below fits int64 (check_window rejects these).
+  constexpr int64_t kMax = (int64_t{1} << 31) - 1;
+  if (in > (int64_t{1} << 62) || kernel > kMax || stride > kMax || pad > kMax || dilation > kMax) return 0;
   const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
   if (span < 0) return 0;
   int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
@@ -60,12 +64,25 @@ void check_window(const char* op, const Pool2dParams& p, bool allow_dilation) {
                 ": padding (", p.pad_h, ", ", p.pad_w, ") must be >= 0 and at most half of kernel_size (",
                 p.kernel_h, ", ", p.kernel_w, ")");
   FASTCNN_CHECK(p.divisor_override >= 0, op, ": divisor_override must be > 0");
+  // Bounded so the output-size arithmetic and element counts cannot overflow int64.
+  constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
+  for (int64_t v : {p.batch, p.channels, p.in_h, p.in_w, p.kernel_h, p.kernel_w, p.stride_h, p.stride_w,
+                    p.dilation_h, p.dilation_w}) {
+    FASTCNN_CHECK(v <= kMaxSize, op, ": sizes, kernel_size, stride and dilation must be < 2^31, got ", v);
+  }
   const int64_t oh = pool_output_size(p.in_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.ceil_mode);
   const int64_t ow = pool_output_size(p.in_w, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.ceil_mode);
   FASTCNN_CHECK(p.in_h >= 1 && p.in_w >= 1 && oh >= 1 && ow >= 1, op, ": input plane (", p.in_h, ", ", p.in_w,
                 ") gives an empty output (", oh, ", ", ow, ")");
   FASTCNN_CHECK(p.out_h == oh && p.out_w == ow, op, ": output plane (", p.out_h, ", ", p.out_w,
                 ") must be (", oh, ", ", ow, ")");
+  for (const auto& [h, w] : {std::pair{p.in_h, p.in_w}, std::pair{p.out_h, p.out_w}}) {
+    int64_t n = 1;
+    for (int64_t d : {p.batch, p.channels, h, w}) {
+      FASTCNN_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= (int64_t{1} << 62), op, ": input (", p.batch, ", ",
+                    p.channels, ", ", p.in_h, ", ", p.in_w, ") has more than 2^62 elements");
+    }
+  }
 }
 
 }  // namespace pool_detail

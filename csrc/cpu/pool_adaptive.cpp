@@ -4,6 +4,7 @@
 // and its backward a fill. Portable code: the 8 independent partial sums vectorize.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "common/check.h"
 #include "common/parallel.h"
@@ -22,6 +23,18 @@ void check(const char* op, const AdaptivePool2dParams& p) {
   FASTCNN_CHECK(p.batch >= 0 && p.channels >= 0, op, ": sizes must be >= 0");
   FASTCNN_CHECK(p.in_h >= 1 && p.in_w >= 1, op, ": input plane (", p.in_h, ", ", p.in_w, ") must not be empty");
   FASTCNN_CHECK(p.out_h >= 1 && p.out_w >= 1, op, ": output_size (", p.out_h, ", ", p.out_w, ") must be >= 1");
+  // Bounded so window_start/window_end (i * in) and the element counts fit int64.
+  constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
+  for (int64_t v : {p.batch, p.channels, p.in_h, p.in_w, p.out_h, p.out_w}) {
+    FASTCNN_CHECK(v <= kMaxSize, op, ": sizes must be < 2^31, got ", v);
+  }
+  for (const auto& [h, w] : {std::pair{p.in_h, p.in_w}, std::pair{p.out_h, p.out_w}}) {
+    int64_t n = 1;
+    for (int64_t d : {p.batch, p.channels, h, w}) {
+      FASTCNN_CHECK(!__builtin_mul_overflow(n, d, &n) && n <= (int64_t{1} << 62), op, ": (", p.batch, ", ",
+                    p.channels, ", ", h, ", ", w, ") has more than 2^62 elements");
+    }
+  }
 }
 
 template <class PlaneFn>
