@@ -83,6 +83,11 @@ CheckedArray<T> checked_array(const py::object& obj, const char* op, const char*
     throw py::value_error(std::string(op) + ": " + name + " of shape " + shape_string(out.shape) +
                           " is not C-contiguous; pass numpy.ascontiguousarray(" + name + ")");
   }
+  // A misaligned element (a view starting at an odd byte) is undefined behaviour to load.
+  if (!(array.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+    throw py::value_error(std::string(op) + ": " + name + " of shape " + shape_string(out.shape) +
+                          " is not aligned to its element size; pass a copy (" + name + ".copy())");
+  }
   if (writable && !array.writeable()) {
     throw py::value_error(std::string(op) + ": output " + name + " is read-only");
   }

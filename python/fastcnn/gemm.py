@@ -19,6 +19,8 @@ def _as_operand(x, name: str) -> np.ndarray:
 
 def _layout(x: np.ndarray) -> tuple[np.ndarray, bool]:
     """A C-contiguous array for the kernel and whether it holds x transposed (free for x.T views)."""
+    if not x.flags.aligned:  # a view starting at an odd byte: the kernel needs aligned floats
+        return np.require(x, requirements="CA"), False
     if x.flags.c_contiguous:
         return x, False
     if x.flags.f_contiguous:
@@ -75,9 +77,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
 
         def batched(x: np.ndarray) -> np.ndarray:
             if x.ndim == 2:  # one matrix shared by the whole batch: no copy
-                return np.ascontiguousarray(x)
+                return np.require(x, requirements="CA")
             x = np.broadcast_to(x, (*batch_shape, *x.shape[-2:]))
-            return np.ascontiguousarray(x).reshape(batch, *x.shape[-2:])
+            return np.require(x, requirements="CA").reshape(batch, *x.shape[-2:])
 
         _C.gemm_batched(batched(a2), batched(b2), c.reshape(batch, m, n))
     if out is not None:

@@ -50,8 +50,11 @@ def int64_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None
 
 
 def _contiguous(x: np.ndarray) -> np.ndarray:
-    # Not np.ascontiguousarray: it turns a 0-d array into a 1-d one.
-    return x if x.flags.c_contiguous else np.require(x, requirements="C")
+    """x, or a copy that is C-contiguous and aligned (the kernels need both).
+
+    Not np.ascontiguousarray: it turns a 0-d array into a 1-d one, and keeps misalignment.
+    """
+    return x if x.flags.c_contiguous and x.flags.aligned else np.require(x, requirements="CA")
 
 
 def _check_ndim(x: np.ndarray, op: str, name: str, ndim) -> None:
