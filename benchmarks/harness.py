@@ -23,6 +23,7 @@ def _load():
         if path.is_file():
             module_spec = importlib.util.spec_from_file_location("_fastcnn_bench_harness", path)
             module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_spec.name] = module  # dataclasses look their module up there
             module_spec.loader.exec_module(module)
             return module
     raise ImportError("fastcnn/bench/harness.py not found: install fastcnn (pip install -e .)")
