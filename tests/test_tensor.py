@@ -337,3 +337,27 @@ def test_return_types_and_int_promotion():
     y = fastcnn.zeros(2, 4)
     assert x[:2].view_as(y).shape == (2, 4) and x[:1].expand_as(y).shape == (2, 4)
     assert x.reshape_as(fastcnn.zeros(12)).shape == (12,)
+
+
+def test_review_fixes_match_torch():
+    """Found in review: where() with a wider condition, pow's gradient at 0**0, cat's dtype."""
+    import torch
+
+    x = fastcnn.tensor([0.0, 2.0], requires_grad=True)
+    y = fastcnn.tensor([0.0, 3.0], requires_grad=True)
+    (x ** y).sum().backward()
+    xt = torch.tensor([0.0, 2.0], requires_grad=True)
+    yt = torch.tensor([0.0, 3.0], requires_grad=True)
+    (xt ** yt).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy())
+    np.testing.assert_allclose(y.grad.numpy(), yt.grad.numpy(), rtol=1e-6)
+
+    cond = np.array([[True, False, True], [False, True, False]])
+    a = fastcnn.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = fastcnn.tensor(0.5, requires_grad=True)
+    fastcnn.where(fastcnn.tensor(cond), a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 1.0, 1.0])
+    assert b.grad.item() == 3.0
+
+    mixed = fastcnn.cat([fastcnn.tensor(np.array([True])), fastcnn.tensor(np.array([5]))])
+    assert mixed.dtype == fastcnn.int64 and mixed.numpy().tolist() == [1, 5]

@@ -23,6 +23,7 @@ float* thread_buffer(size_t floats) {
   thread_local size_t capacity = 0;
   if (floats > capacity) {
     buffer.reset();
+    capacity = 0;  // stays 0 if the allocation below throws
     buffer.reset(static_cast<float*>(std::aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64)));
     if (!buffer) throw std::bad_alloc();
     capacity = floats;

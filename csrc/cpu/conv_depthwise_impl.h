@@ -95,7 +95,6 @@ void backward_weight_plane(const Conv2dParams& p, const float* x, const float* g
   });
 }
 
-
 }  // namespace
 
 // Runs fn(plane) for planes [0, planes) across the kernel threads.

@@ -3,7 +3,7 @@
 // multiply-adds it feeds. Shared by the driver (conv_direct.cpp, with the portable tile
 // kernel) and the AVX2 tile kernel (conv_direct_avx2.cpp). Internal header.
 //
-// Layout: the input of one image is zero-padded once (C x padded_h x padded_w) unless the
+// Layout: each work item copies its image zero-padded (C x padded_h x padded_w) unless the
 // layer has no padding; the weights are packed per block of 16 output channels as
 // packed[block][c][r][s][16] (lanes past K are zero). A tile is 6 consecutive output
 // pixels of one row times 16 channels: 12 accumulators, like the GEMM micro-kernel, with

@@ -11,9 +11,10 @@
 //
 // Memory stays bounded: the output pixels are processed in blocks whose columns fit in
 // kColumnBudget floats per thread (AlexNet's 11x11 conv1 or VGG at 224x224 would
-// otherwise unfold into 100+ MB). Threads take whole work items (image, group, block)
-// and run single-threaded GEMMs; with fewer items than threads, one item at a time runs
-// on all threads inside the GEMM.
+// otherwise unfold into 100+ MB). Small outputs go the other way: several images share
+// one GEMM, their columns side by side. Threads take whole work items (images, group,
+// block) and run single-threaded GEMMs; with fewer items than threads, one item at a
+// time runs on all threads inside the GEMM.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -70,7 +71,8 @@ struct Geometry {
       images = std::max<int64_t>(images, 1);
     }
     direct = pointwise && images == 1;
-    block = direct || images > 1 ? out_pixels : std::clamp<int64_t>(kColumnBudget / crs / 16 * 16, 16, out_pixels);
+    block = direct || images > 1 ? out_pixels
+                                 : std::min(std::max<int64_t>(kColumnBudget / crs / 16 * 16, 16), out_pixels);
     blocks = (out_pixels + block - 1) / block;
   }
 

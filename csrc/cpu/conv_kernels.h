@@ -30,10 +30,6 @@ void conv2d_winograd_forward(const Conv2dParams& p, const float* x, const float*
                              float* y);
 void conv2d_winograd_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x);
 
-}  // namespace fastcnn::cpu
-
-namespace fastcnn::cpu {
-
 // conv_direct*.cpp: output channels in vector lanes, forward only (groups 1).
 void conv2d_direct_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
                            float* y);

@@ -147,9 +147,10 @@ void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in
          int64_t out_w, int64_t pad_top, int64_t pad_left, const float* x, const float* u, const float* bias,
          bool relu, float* y) {
   const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, rows = batch * tiles_h;
-  // Tile rows per item: about kTargetTiles tiles (within the budget), split across the
-  // threads when there are enough; a batch with fewer tiles runs as few wide items with
-  // every thread inside the GEMMs, rather than as narrow GEMMs with one thread each.
+  // Tile rows per item: about kTargetTiles tiles, within the budget. for_each_item spreads
+  // the items over the threads when there are at least as many items as threads; a batch
+  // with fewer tiles runs as few wide items with every thread inside the GEMMs, rather
+  // than as narrow GEMMs with one thread each.
   const int64_t budget_rows = std::max<int64_t>(1, kTileBudget / (16 * (C + K) * tiles_w));
   const int64_t wanted_rows = (kTargetTiles + tiles_w - 1) / tiles_w;
   const int64_t rows_per_item = std::clamp<int64_t>(std::min(wanted_rows, rows), 1, budget_rows);

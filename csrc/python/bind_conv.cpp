@@ -33,7 +33,7 @@ Conv2dParams make_params(const char* op, const std::vector<int64_t>& x, const st
                          Quad padding, Pair dilation, int64_t groups) {
   if (groups < 1) throw py::value_error(std::string(op) + ": groups must be >= 1, got " + std::to_string(groups));
   if (x.size() != 4 || w.size() != 4) throw py::value_error(std::string(op) + ": shapes must have 4 dimensions");
-  if (x[1] != w[1] * groups) {
+  if (x[1] % groups != 0 || x[1] / groups != w[1]) {  // not w[1] * groups: it could overflow
     throw py::value_error(std::string(op) + ": input of shape " + shape_string(x) + " has " + std::to_string(x[1]) +
                           " channels but weight of shape " + shape_string(w) + " expects " +
                           std::to_string(w[1] * groups) + " (groups=" + std::to_string(groups) + ")");

@@ -867,8 +867,10 @@ def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
 
     def rule(g):
         ga, gb = backward(g, x, y, out)
-        return (None if ga is None or not a.requires_grad else _unbroadcast(np.broadcast_to(ga, shape), sa),
-                None if gb is None or not b.requires_grad else _unbroadcast(np.broadcast_to(gb, shape), sb))
+        # out.shape, not the operands' broadcast shape: where()'s condition may broadcast further.
+        full = out.shape
+        return (None if ga is None or not a.requires_grad else _unbroadcast(np.broadcast_to(ga, full), sa),
+                None if gb is None or not b.requires_grad else _unbroadcast(np.broadcast_to(gb, full), sb))
     return _record(name, out, (a, b), rule, saved=(a, b) if saved_inputs else ())
 
 
@@ -895,8 +897,9 @@ def pow(a, b) -> Tensor:  # noqa: A001
         return np.power(x, y)
 
     def backward(g, x, y, o):
-        gx = g * y * np.power(x, y - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
+            # y * x^(y-1) is 0 where y == 0 (torch masks it: 0 * inf would give NaN at x == 0).
+            gx = np.where(y == 0, 0, g * y * np.power(x, y - 1))
             gy = g * o * np.where(x > 0, np.log(np.where(x > 0, x, 1)), np.where(x == 0, 0, np.nan))
         return gx, gy
     return _binary("pow", "PowBackward0", a, b, forward, backward, True)
@@ -962,7 +965,8 @@ def cat(tensors, dim=0) -> Tensor:
                 tensors[0].shape[axis + 1:]:
             raise ValueError(f"cat: tensor {i} has shape {shape_str(t.shape)}, which does not match "
                              f"{shape_str(tensors[0].shape)} outside dim {axis}")
-    dtype = float32 if any(t.dtype == float32 for t in tensors) else tensors[0].dtype
+    # float32 over int64 over bool, as torch's type promotion.
+    dtype = next((d for d in (float32, int64) if any(t.dtype == d for t in tensors)), tensors[0].dtype)
     out = np.concatenate([t._data.astype(dtype, copy=False) for t in tensors], axis=axis)
     bounds = np.cumsum([t.shape[axis] for t in tensors])[:-1]
     return _record("CatBackward0", out, tensors, lambda g: tuple(np.split(g, bounds, axis=axis)))

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from ._atomic import atomic_png
+
 __all__ = ["plot_history", "plot_filters", "plot_feature_maps", "feature_maps", "plot_confusion_matrix",
            "plot_misclassified", "first_conv_weight"]
 
@@ -27,7 +29,7 @@ def _save(fig, path) -> str:
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight", format="png")
+    atomic_png(fig, path, dpi=100, bbox_inches="tight")
     _plt().close(fig)
     return path
 

@@ -10,6 +10,7 @@ import json
 import math
 import sys
 
+from .._atomic import atomic_png
 from ._deps import INSTALL_HINT
 
 HEADERS = ["case", "fastcnn", "GFLOP/s", "% peak", "numpy", "x numpy", "torch", "x torch", "status"]
@@ -156,6 +157,6 @@ def write_png(payload: dict, path: str) -> bool:
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(axis="x", which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_png(fig, path, dpi=110)
     plt.close(fig)
     return True

@@ -1,5 +1,5 @@
 """Helpers shared by the model zoo: ReLU6 (torch.nn.ReLU6), Conv2dNormActivation (torchvision.ops'
-conv -> batch norm -> activation Sequential) and parameter counting."""
+conv -> batch norm -> activation Sequential)."""
 
 from __future__ import annotations
 
@@ -30,12 +30,6 @@ class Conv2dNormActivation(nn.Sequential):
             layers.append(activation_layer())
         super().__init__(*layers)
         self.out_channels = out_channels
-
-
-def count_parameters(model, trainable_only: bool = False) -> int:
-    """Number of scalar parameters (all, or those with requires_grad)."""
-    return int(sum(np.prod(p.shape, dtype=np.int64) for p in model.parameters()
-                   if p.requires_grad or not trainable_only))
 
 
 def positive_int(value, name: str, arg: str) -> int:

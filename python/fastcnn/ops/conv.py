@@ -91,10 +91,7 @@ def _geometry(op: str, input_shape, weight_shape, stride, padding, dilation, gro
 def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1) -> tuple[int, ...]:
     """(N, K, OH, OW) with OH = floor((H + pad_top + pad_bottom - dilation*(R-1) - 1) / stride) + 1."""
     g = _geometry("conv2d", input_shape, weight_shape, stride, padding, dilation, groups)
-    (sh, sw), (pt, pb, pl, pr), (dh, dw) = g["stride"], g["padding"], g["dilation"]
-    n, _, h, w = input_shape
-    k, _, r, s = weight_shape
-    return (n, k, (h + pt + pb - dh * (r - 1) - 1) // sh + 1, (w + pl + pr - dw * (s - 1) - 1) // sw + 1)
+    return _output_shape("conv2d", tuple(input_shape), tuple(weight_shape), g)
 
 
 def conv2d_algorithm(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1) -> str:

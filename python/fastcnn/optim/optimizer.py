@@ -27,14 +27,6 @@ from ..ops._args import shape_str
 __all__ = ["Optimizer"]
 
 
-class _Required:
-    def __repr__(self) -> str:
-        return "<required parameter>"
-
-
-required = _Required()
-
-
 class _ParamState(MutableMapping):
     """A dict keyed by parameter identity (parameters need not be hashable)."""
 
@@ -134,8 +126,6 @@ class Optimizer:
         group = dict(param_group)
         group["params"] = params
         for name, default in self.defaults.items():
-            if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             group.setdefault(name, default)
         ids = [id(p) for p in params]
         if len(ids) != len(set(ids)):
