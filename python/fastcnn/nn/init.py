@@ -134,3 +134,13 @@ def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in", nonlinearity: st
     if 0 in tensor.shape:
         return tensor
     return normal_(tensor, 0.0, std, generator)
+
+
+def _reset_fan_in_uniform(weight, bias) -> None:
+    """torch's default for Linear and Conv: kaiming-uniform with a=sqrt(5) for the weight, i.e.
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)
