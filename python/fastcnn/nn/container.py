@@ -21,6 +21,18 @@ def _index(idx, n: int, kind: str) -> int:
     return idx % n
 
 
+def _delete_and_renumber(container, idx, kind: str) -> None:
+    """Deletes entry idx (an int or a slice) of an indexed container; the keys stay "0", "1",
+    ... after a deletion, as torch."""
+    keys = list(container._modules.keys())
+    for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(container), kind)]]):
+        delattr(container, key)
+    items = list(container._modules.values())
+    container._modules.clear()
+    for i, module in enumerate(items):
+        container._modules[str(i)] = module
+
+
 class Sequential(Module):
     """Sequential(*modules) or Sequential(OrderedDict(name=module)); forward chains them in order."""
 
@@ -43,17 +55,7 @@ class Sequential(Module):
         setattr(self, key, module)
 
     def __delitem__(self, idx) -> None:
-        keys = list(self._modules.keys())
-        if isinstance(idx, slice):
-            for key in keys[idx]:
-                delattr(self, key)
-        else:
-            delattr(self, keys[_index(idx, len(self), "Sequential")])
-        # Keys stay "0", "1", ... after a deletion, as torch.
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
+        _delete_and_renumber(self, idx, "Sequential")
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -108,13 +110,7 @@ class ModuleList(Module):
         setattr(self, str(_index(idx, len(self), "ModuleList")), module)
 
     def __delitem__(self, idx) -> None:
-        keys = list(self._modules.keys())
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self), "ModuleList")]]):
-            delattr(self, key)
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, module in enumerate(items):
-            self._modules[str(i)] = module
+        _delete_and_renumber(self, idx, "ModuleList")
 
     def __len__(self) -> int:
         return len(self._modules)
