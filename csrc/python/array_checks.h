@@ -24,7 +24,7 @@ inline std::string shape_string(const std::vector<int64_t>& shape) {
   return out.str();
 }
 
-// A checked C-contiguous array of T (float32 or int64): its data pointer and shape. It
+// A checked C-contiguous array of T (float32, int64 or uint8): its data pointer and shape. It
 // borrows the array, which the caller's arguments keep alive. (No py::array member:
 // pybind11's default py::array() allocates an empty NumPy array, a cost on every call.)
 template <class T>
@@ -46,13 +46,18 @@ struct CheckedArray {
 using FloatArray = CheckedArray<float>;
 using Int64Array = CheckedArray<int64_t>;
 
+using Uint8Array = CheckedArray<uint8_t>;
+
 template <class T>
 constexpr char dtype_kind() {
-  return std::is_floating_point_v<T> ? 'f' : 'i';
+  if constexpr (std::is_floating_point_v<T>) return 'f';
+  return std::is_signed_v<T> ? 'i' : 'u';
 }
 template <class T>
 constexpr const char* dtype_name() {
-  return std::is_floating_point_v<T> ? "float32" : "int64";
+  if constexpr (std::is_same_v<T, float>) return "float32";
+  if constexpr (std::is_same_v<T, int64_t>) return "int64";
+  return "uint8";
 }
 
 template <class T>
@@ -69,7 +74,7 @@ CheckedArray<T> checked_array(const py::object& obj, const char* op, const char*
   const py::dtype dtype = array.dtype();
   if (dtype.kind() != dtype_kind<T>() || dtype.itemsize() != sizeof(T) || dtype.byteorder() == '>') {
     const std::string order = dtype.byteorder() == '>' ? " (big-endian)" : "";
-    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(dtype)) + order +
+    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(py::handle(dtype))) + order +
                          ", expected " + dtype_name<T>());
   }
   if (array.ndim() < min_ndim || array.ndim() > max_ndim) {
@@ -104,6 +109,11 @@ inline FloatArray float_array(const py::object& obj, const char* op, const char*
 inline Int64Array int64_array(const py::object& obj, const char* op, const char* name, int min_ndim, int max_ndim,
                               bool writable = false) {
   return checked_array<int64_t>(obj, op, name, min_ndim, max_ndim, writable);
+}
+
+inline Uint8Array uint8_array(const py::object& obj, const char* op, const char* name, int min_ndim, int max_ndim,
+                              bool writable = false) {
+  return checked_array<uint8_t>(obj, op, name, min_ndim, max_ndim, writable);
 }
 
 // Outputs must not share memory with inputs: the kernels read inputs after writing output.

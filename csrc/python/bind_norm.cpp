@@ -15,32 +15,6 @@ namespace fastcnn::python {
 
 namespace {
 
-using Uint8Array = CheckedArray<uint8_t>;
-
-// array_checks.h's checks for the uint8 dropout mask (its template knows float32/int64).
-Uint8Array uint8_array(const py::object& obj, const char* op, const char* name, bool writable = false) {
-  if (!py::isinstance<py::array>(obj)) {
-    throw py::type_error(std::string(op) + ": " + name + " must be a numpy.ndarray, got " +
-                         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  }
-  const auto array = py::reinterpret_borrow<py::array>(obj);
-  Uint8Array out;
-  for (py::ssize_t i = 0; i < array.ndim(); ++i) out.shape.push_back(array.shape(i));
-  const py::dtype dtype = array.dtype();
-  if (dtype.kind() != 'u' || dtype.itemsize() != 1) {
-    throw py::type_error(std::string(op) + ": " + name + " has dtype " + std::string(py::str(dtype)) +
-                         ", expected uint8");
-  }
-  if (!(array.flags() & py::array::c_style)) {
-    throw py::value_error(std::string(op) + ": " + name + " of shape " + shape_string(out.shape) +
-                          " is not C-contiguous; pass numpy.ascontiguousarray(" + name + ")");
-  }
-  if (writable && !array.writeable()) throw py::value_error(std::string(op) + ": output " + name + " is read-only");
-  out.data = static_cast<uint8_t*>(const_cast<void*>(array.data()));
-  out.nbytes = static_cast<int64_t>(array.nbytes());
-  return out;
-}
-
 template <class A, class B>
 void require_same_shape(const A& a, const B& b, const char* op, const char* a_name, const char* b_name) {
   if (a.shape != b.shape) {
@@ -204,7 +178,7 @@ void check_p(double p, const char* op) {
 
 py::object bernoulli_mask(const py::object& mask_obj, double p, uint64_t seed, uint64_t offset) {
   const char* op = "bernoulli_mask";
-  const Uint8Array mask = uint8_array(mask_obj, op, "mask", true);
+  const Uint8Array mask = uint8_array(mask_obj, op, "mask", 0, 32, true);
   check_p(p, op);
   {
     py::gil_scoped_release release;
@@ -216,7 +190,7 @@ py::object bernoulli_mask(const py::object& mask_obj, double p, uint64_t seed, u
 py::object dropout_apply(const char* op, const char* in_name, const char* out_name, const py::object& x_obj,
                          const py::object& mask_obj, const py::object& out_obj, double p) {
   const FloatArray x = float_array(x_obj, op, in_name, 0, 32);
-  const Uint8Array mask = uint8_array(mask_obj, op, "mask");
+  const Uint8Array mask = uint8_array(mask_obj, op, "mask", 0, 32);
   const FloatArray out = float_array(out_obj, op, out_name, 0, 32, true);
   require_same_shape(mask, x, op, "mask", in_name);
   require_same_shape(out, x, op, out_name, in_name);
