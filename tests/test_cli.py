@@ -109,6 +109,21 @@ def test_train_resume_and_lenet_padding(capsys, tmp_path, data_root):
     assert fastcnn.train.load_checkpoint(out)["model"]["0.weight"].shape == (3, 1, 5, 5)
 
 
+def test_train_cosine_schedule_and_weight_decay(capsys, tmp_path, data_root, monkeypatch):
+    monkeypatch.setattr(cli, "_build_model", _tiny)
+    out = tmp_path / "cosine"
+    common = ["--model", "tiny", "--data-root", data_root, "--limit", "64", "--batch-size", "32", "--out", out,
+              "--quiet", "--lr", "0.1", "--weight-decay", "5e-4", "--cosine", "--epochs", "4"]
+    assert _run(capsys, "train", *common)[0] == 0
+    lrs = json.load(open(out / "history.json"))["lr"]
+    # The lr of each epoch, as CosineAnnealingLR(T_max=4) sets it before that epoch.
+    expected = [0.05 * (1 + np.cos(np.pi * e / 4)) for e in range(4)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-6)
+    meta = fastcnn.train.load_checkpoint(out)["metadata"]
+    assert meta["weight_decay"] == 5e-4 and meta["cosine"] is True and meta["epochs"] == 4
+    assert fastcnn.train.load_checkpoint(out)["optimizer"]["param_groups"][0]["weight_decay"] == 5e-4
+
+
 def test_eval(capsys, run_dir, data_root):
     rc, out, _ = _run(capsys, "eval", "--checkpoint", run_dir / "last.ckpt", "--data-root", data_root, "--json")
     assert rc == 0

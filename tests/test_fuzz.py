@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
 
@@ -352,12 +353,21 @@ CAMPAIGNS = {"c": campaign_c, "functional": campaign_functional, "reference": ca
 # Tests (run in pytest; each campaign in its own process)
 
 
+def _limit_address_space(limit: int = 16 << 30) -> None:
+    """Caps the campaign's address space, so a fuzzed size the machine could nearly hold raises
+    MemoryError the same everywhere, instead of the kernel's OOM killer ending the process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
 def run_campaign(name: str, cases: int, timeout: float = 120.0) -> str:
     """Run a campaign in a child process; a crash, hang or failure fails the calling test."""
     env = dict(os.environ, FASTCNN_NUM_THREADS=os.environ.get("FASTCNN_NUM_THREADS", "2"))
     try:
         proc = subprocess.run([sys.executable, os.path.abspath(__file__), name, str(cases)], capture_output=True,
-                              text=True, timeout=timeout, env=env)
+                              text=True, timeout=timeout, env=env, preexec_fn=_limit_address_space)
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"fuzz campaign {name} hung (> {timeout} s); output:\n{e.stdout}\n{e.stderr}")
     tail = (proc.stdout + proc.stderr)[-6000:]

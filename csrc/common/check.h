@@ -3,17 +3,15 @@
 // inside a parallel region.
 #pragma once
 
-#include <sstream>
 #include <stdexcept>
-#include <string>
+
+#include "common/str_cat.h"
 
 namespace fastcnn::detail {
 
 template <class... Parts>
 [[noreturn]] void fail(const Parts&... parts) {
-  std::ostringstream message;
-  (message << ... << parts);
-  throw std::invalid_argument(message.str());
+  throw std::invalid_argument(str_cat(parts...));
 }
 
 }  // namespace fastcnn::detail

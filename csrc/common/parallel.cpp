@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -33,11 +32,12 @@ std::mutex g_source_mutex;
 std::once_flag g_init_once;
 
 bool read_file(const std::string& path, std::string& out) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  out = buffer.str();
+  std::FILE* file = std::fopen(path.c_str(), "r");
+  if (file == nullptr) return false;
+  out.clear();
+  char chunk[4096];
+  for (size_t n; (n = std::fread(chunk, 1, sizeof(chunk), file)) > 0;) out.append(chunk, n);
+  std::fclose(file);
   return true;
 }
 
@@ -69,11 +69,12 @@ int physical_cores_in_affinity() {
 int cgroup_cpu_limit() {
   std::string text;
   if (read_file("/sys/fs/cgroup/cpu.max", text)) {
-    std::istringstream fields(text);
-    std::string quota;
+    char quota[32] = "";  // "max" or microseconds, then the period
     double period = 0;
-    fields >> quota >> period;
-    if (quota != "max" && period > 0) return std::max(1, static_cast<int>(std::ceil(std::atof(quota.c_str()) / period)));
+    if (std::sscanf(text.c_str(), "%31s %lf", quota, &period) != 2) return 0;
+    if (std::strcmp(quota, "max") != 0 && period > 0) {
+      return std::max(1, static_cast<int>(std::ceil(std::atof(quota) / period)));
+    }
     return 0;
   }
   std::string quota_text, period_text;

@@ -7,21 +7,20 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "common/str_cat.h"
 
 namespace fastcnn::python {
 
 namespace py = pybind11;
 
 inline std::string shape_string(const std::vector<int64_t>& shape) {
-  std::ostringstream out;
-  out << "(";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << (shape.size() == 1 ? ",)" : ")");
-  return out.str();
+  std::string out = "(";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + (shape.size() == 1 ? ",)" : ")");
 }
 
 // A checked C-contiguous array of T (float32, int64 or uint8): its data pointer and shape. It
@@ -78,11 +77,9 @@ CheckedArray<T> checked_array(const py::object& obj, const char* op, const char*
                          ", expected " + dtype_name<T>());
   }
   if (array.ndim() < min_ndim || array.ndim() > max_ndim) {
-    std::ostringstream message;
-    message << op << ": " << name << " must have " << min_ndim;
-    if (max_ndim != min_ndim) message << " to " << max_ndim;
-    message << " dimensions, got shape " << shape_string(out.shape);
-    throw py::value_error(message.str());
+    const std::string range = max_ndim != min_ndim ? detail::str_cat(" to ", max_ndim) : "";
+    throw py::value_error(detail::str_cat(op, ": ", name, " must have ", min_ndim, range, " dimensions, got shape ",
+                                          shape_string(out.shape)));
   }
   if (!(array.flags() & py::array::c_style)) {
     throw py::value_error(std::string(op) + ": " + name + " of shape " + shape_string(out.shape) +

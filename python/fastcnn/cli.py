@@ -143,25 +143,29 @@ def _train(args) -> int:
                 "raw_size": spec["size"], "input_size": _input_size(args.model, spec["size"]),
                 "mean": spec["mean"], "std": spec["std"], "optimizer": args.optimizer,
                 "lr": args.lr if args.lr is not None else DEFAULT_LR[args.optimizer],
-                "batch_size": args.batch_size, "augment": bool(args.augment), "seed": args.seed}
+                "batch_size": args.batch_size, "augment": bool(args.augment), "seed": args.seed,
+                "weight_decay": args.weight_decay, "cosine": bool(args.cosine), "epochs": args.epochs}
     manual_seed(meta["seed"])
     train_set = _dataset(meta, True, meta["augment"], args.limit, args.data_root)
     test_set = _dataset(meta, False, False, args.limit, args.data_root)
     meta["classes"] = list(train_set.classes)
     model = _build_model(meta["model"], **meta["model_kwargs"])
     params = model.parameters()
-    lr = meta["lr"]
+    lr, decay = meta["lr"], meta.get("weight_decay", 0.0)
     if meta["optimizer"] == "sgd":
-        opt = optim.SGD(params, lr=lr, momentum=0.9)
+        opt = optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
     elif meta["optimizer"] == "adam":
-        opt = optim.Adam(params, lr=lr)
+        opt = optim.Adam(params, lr=lr, weight_decay=decay)
     else:
-        opt = optim.RMSprop(params, lr=lr)
+        opt = optim.RMSprop(params, lr=lr, weight_decay=decay)
+    # The cosine schedule spans the run's planned epochs (kept in the checkpoint for --resume).
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, meta["epochs"]) if meta.get("cosine") else None
     train_loader = data.DataLoader(train_set, batch_size=meta["batch_size"], shuffle=True, seed=meta["seed"],
                                    prefetch=True)
     test_loader = data.DataLoader(test_set, batch_size=256, shuffle=False, seed=meta["seed"])
     loss_fn = nn.CrossEntropyLoss()
-    history = fit(model, train_loader, args.epochs, opt, loss_fn, val_loader=test_loader, checkpoint_dir=out,
+    history = fit(model, train_loader, args.epochs, opt, loss_fn, val_loader=test_loader, scheduler=scheduler,
+                  checkpoint_dir=out,
                   resume=ckpt if args.resume else None, progress=not args.quiet, metadata=meta)
     _write_json(os.path.join(out, "history.json"), history)
     result = evaluate(model, test_loader, loss_fn)
@@ -325,6 +329,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, help="learning rate (default: sgd 0.01, adam/rmsprop 0.001)")
     t.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "rmsprop"])
+    t.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty of the optimizer (default 0)")
+    t.add_argument("--cosine", action="store_true", help="cosine-annealed learning rate over --epochs")
     t.add_argument("--augment", action="store_true", help="random crop (padding 2) and horizontal flip")
     t.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     t.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
