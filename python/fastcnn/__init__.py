@@ -30,6 +30,7 @@ from .tensor import (  # noqa: E402
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
 from . import data, filters, models, nn, optim, train  # noqa: E402
+from .serialization import load, save  # noqa: E402
 from .summary import summary  # noqa: E402
 from .train import evaluate  # noqa: E402
 
@@ -38,7 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Generator", "Tensor", "__version__", "arange", "backend", "bool", "cat", "cuda", "data", "default_generator",
     "empty", "enable_grad", "evaluate", "filters", "float32", "from_dlpack", "from_numpy", "full", "full_like",
-    "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
-    "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn", "seed", "set_flush_denormal", "set_grad_enabled",
+    "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "load", "manual_seed", "matmul", "models", "nn",
+    "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn", "save", "seed", "set_flush_denormal", "set_grad_enabled",
     "set_num_threads", "stack", "summary", "tensor", "train", "where", "zeros", "zeros_like",
 ]

@@ -44,14 +44,17 @@ def sha256_of(path) -> str:
     return h.hexdigest()
 
 
-def download_file(filename: str, directory, mirrors, sha256: str, timeout: float = 30.0) -> str:
+def download_file(filename: str, directory, mirrors, sha256: str, timeout: float = 30.0, *,
+                  sha256_prefix: bool = False) -> str:
     """Fetches mirror + filename for each mirror in turn into directory/filename.
 
     Returns the final path. Raises RuntimeError listing every mirror's failure when none
     gives a file with the expected SHA-256; no file (partial or corrupt) is left behind.
+    sha256_prefix=True accepts the digest's first hex digits (8 or more), as torchvision's file names carry.
     """
-    if not isinstance(sha256, str) or len(sha256) != 64:
-        raise ValueError(f"download_file: sha256 must be a 64-digit hex string, got {sha256!r}")
+    if not isinstance(sha256, str) or not (8 if sha256_prefix else 64) <= len(sha256) <= 64:
+        want = "a hex prefix of 8 to 64 digits" if sha256_prefix else "a 64-digit hex string"
+        raise ValueError(f"download_file: sha256 must be {want}, got {sha256!r}")
     if isinstance(mirrors, str):
         mirrors = (mirrors,)
     if not mirrors:
@@ -72,7 +75,7 @@ def download_file(filename: str, directory, mirrors, sha256: str, timeout: float
                 out.flush()
                 os.fsync(out.fileno())
             digest = h.hexdigest()
-            if digest != sha256.lower():
+            if not digest.startswith(sha256.lower()) if sha256_prefix else digest != sha256.lower():
                 errors.append(f"{url}: SHA-256 mismatch (got {digest}, expected {sha256.lower()})")
                 continue
             os.replace(tmp, final)

@@ -25,13 +25,19 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def get_model(name: str, **kwargs):
-    """Build the model called `name` (see list_models()) with the builder's keyword arguments."""
+def get_model(name: str, weights=None, **kwargs):
+    """Build the model called `name` (see list_models()) with the builder's keyword arguments.
+
+    weights: None (random init), a file path (see fastcnn.load), or a pretrained weight name such as
+    "DEFAULT" or "IMAGENET1K_V1" (see models.weights.MANIFEST; downloaded once, then cached)."""
     if not isinstance(name, str):
         raise TypeError(f"get_model: name must be a str, got {type(name).__name__}")
     builder = _MODELS.get(name.lower())
     if builder is None:
         raise ValueError(f"get_model: unknown model {name!r}; available: {', '.join(list_models())}")
+    if weights is not None:
+        from .weights import build_with_weights
+        return build_with_weights(name.lower(), builder, weights, kwargs)
     return builder(**kwargs)
 
 
