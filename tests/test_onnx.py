@@ -2,7 +2,10 @@
 size and another; load (round trips, a torch.onnx export, hand-built graphs against onnxruntime);
 and the errors for what neither can express."""
 
+import subprocess
 import sys
+import threading
+import warnings
 import zlib
 
 import numpy as np
@@ -197,7 +200,8 @@ def test_opsets_with_attribute_and_input_axes(opset, tmp_path):
 
 # ---- load: round trips and torch's exporter ---------------------------------------------------------
 
-ROUND_TRIP = [("lenet5", {}, (1, 32, 32)), ("resnet20", {}, (3, 32, 32)), ("mobilenet_v2", {"num_classes": 10}, (3, 32, 32)),
+ROUND_TRIP = [("lenet5", {}, (1, 32, 32)), ("resnet20", {}, (3, 32, 32)),
+              ("mobilenet_v2", {"num_classes": 10}, (3, 32, 32)),
               ("googlenet", {"num_classes": 10, "transform_input": True, "aux_logits": False}, (3, 32, 32))]
 
 
@@ -248,8 +252,10 @@ def test_load_runs_a_torch_onnx_export(tmp_path):
     net.eval()
     x = torch.from_numpy(randn(rng_for("torch"), 2, 3, 12, 12))
     path = tmp_path / "torch.onnx"
-    torch.onnx.export(net, (x[:1],), str(path), dynamo=False, input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter needs no extra packages
+        torch.onnx.export(net, (x[:1],), str(path), dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
     loaded = fastcnn.onnx.load(path)
     with torch.no_grad():
         want = net(x).numpy()
@@ -381,6 +387,24 @@ def test_unsupported_op_names_the_op_and_module_and_leaves_no_file_or_hook(tmp_p
         fastcnn.onnx.export(MakesTensor(), fastcnn.zeros(1, 3), path)
 
 
+def test_other_threads_run_untraced_during_an_export(tmp_path):
+    seen = {}
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            def work():  # under this thread's tracer, adding a tensor made here would be refused
+                a = fastcnn.ones(2)
+                seen["tracer"], seen["sum"] = _trace.tracer, (a + a).numpy().tolist()
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+            return F.relu(x)
+
+    fastcnn.onnx.export(Probe(), fastcnn.zeros(1, 3), tmp_path / "m.onnx")
+    assert seen == {"tracer": None, "sum": [2.0, 2.0]}
+    assert [n.op_type for n in onnx.load(str(tmp_path / "m.onnx")).graph.node] == ["Relu"]
+
+
 def test_uneven_adaptive_pool_is_refused(tmp_path):
     with pytest.raises(UnsupportedOperatorError, match=r"adaptive_avg_pool2d.*5x5 to output 2x2"):
         fastcnn.onnx.export(nn.AdaptiveAvgPool2d(2), fastcnn.zeros(1, 1, 5, 5), tmp_path / "m.onnx")
@@ -431,6 +455,11 @@ def test_loaded_module_checks_its_inputs(tmp_path):
         loaded(fastcnn.zeros(1, 1, 28, 28))
     with pytest.raises(TypeError, match="expected 1 input"):
         loaded()
+
+
+def test_importing_fastcnn_does_not_import_onnx():
+    code = "import sys, fastcnn; assert fastcnn.onnx.export and 'onnx' not in sys.modules, sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_missing_onnx_package_gives_an_install_hint(monkeypatch, tmp_path):

@@ -35,7 +35,7 @@ def _operand(tr, x, op):
         if x.dtype != np.float32:
             tr.fail(op, f"an operand has dtype {x.dtype}; only float32 values are exported")
         return tr.value(x, op)
-    return tr.const(_f32(x if not isinstance(x, Tensor) else x._data))
+    return tr.const(_f32(x))  # a Python number or an array
 
 
 def _float_out(tr, out, op):
