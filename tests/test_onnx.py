@@ -177,6 +177,19 @@ def test_ops_net_matches_onnxruntime_and_round_trips(tmp_path):
         assert_close(ours(fastcnn.onnx.load(path), x), ours(model, x))
 
 
+@pytest.mark.parametrize("layer", [nn.MaxPool2d(2, 2, 1, ceil_mode=True), nn.MaxPool2d(3, 2, 1, dilation=2),
+                                   nn.AvgPool2d(2, 2, 1, ceil_mode=True),
+                                   nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)],
+                         ids=["max-ceil", "max-dilated", "avg-ceil", "avg-ceil-exclude-pad"])
+def test_pool_edge_cases_match_onnxruntime_and_round_trip(layer, tmp_path):
+    # At 5x5 with ceil_mode the last window would start in the padding: torch (and fastcnn) drop it.
+    x = randn(rng_for("pool"), 2, 3, 5, 5)
+    path = tmp_path / "p.onnx"
+    fastcnn.onnx.export(layer, fastcnn.tensor(x), path)
+    assert_close(run_ort(path, x), ours(layer, x), tol=1e-6)
+    assert_close(ours(fastcnn.onnx.load(path), x), ours(layer, x), tol=1e-6)
+
+
 @pytest.mark.parametrize("opset", [13, 18])
 def test_opsets_with_attribute_and_input_axes(opset, tmp_path):
     model = randomize(models.resnet8(), rng_for("opset")).eval()
