@@ -30,6 +30,7 @@ from .tensor import (  # noqa: E402
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
 from . import data, filters, models, nn, optim, train  # noqa: E402
+from . import onnx  # noqa: E402  (imports the onnx package only when export/load run)
 from .serialization import load, save  # noqa: E402
 from .summary import summary  # noqa: E402
 from .train import evaluate  # noqa: E402

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import numbers
+import threading
 import weakref
 
 import numpy as np
@@ -31,6 +32,15 @@ int64 = np.dtype(np.int64)
 bool = np.dtype(np.bool_)  # noqa: A001  (fastcnn.bool, as torch.bool)
 _py_bool = type(True)
 _ALLOWED = (float32, int64, bool)
+
+
+class _TraceState(threading.local):
+    # fastcnn.onnx.export sets `tracer` on its own thread; the few traceable ops check it (one
+    # attribute read when not exporting) and hand themselves over to it.
+    tracer = None
+
+
+_trace = _TraceState()
 
 
 def _normalize_dtype(dtype, op="tensor"):
@@ -417,6 +427,8 @@ class Tensor:
         return _record("AbsBackward0", np.abs(x), (self,), lambda g: (g * np.sign(x),), saved=(self,))
 
     def clamp(self, min=None, max=None):
+        if _trace.tracer is not None:
+            return _trace.tracer.op("clamp", Tensor.clamp, self, min, max)
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must not be None")
         x = self._data
@@ -508,6 +520,8 @@ class Tensor:
         return _record("SumBackward1", out, (self,), backward)
 
     def mean(self, dim=None, keepdim=False):
+        if _trace.tracer is not None:
+            return _trace.tracer.op("mean", Tensor.mean, self, dim, keepdim)
         if self.dtype != float32:
             raise TypeError(f"mean: could not infer the output dtype; input has dtype {self.dtype}, use .float()")
         x = self._data
@@ -578,6 +592,8 @@ class Tensor:
         return res
 
     def reshape(self, *shape):
+        if _trace.tracer is not None:
+            return _trace.tracer.op("reshape", Tensor.reshape, self, *shape)
         shape = _shape_args(shape, "reshape")
         try:
             out = self._data.reshape(shape)
@@ -602,6 +618,8 @@ class Tensor:
         return self.expand(*other.shape)
 
     def flatten(self, start_dim=0, end_dim=-1):
+        if _trace.tracer is not None:
+            return _trace.tracer.op("flatten", Tensor.flatten, self, start_dim, end_dim)
         if self.ndim == 0:
             return self.reshape(1)
         s = _dim1(start_dim, self.ndim, "flatten")
@@ -663,6 +681,8 @@ class Tensor:
         return self._view_of(out, "ExpandBackward0", lambda g: (_unbroadcast(g, old),))
 
     def __getitem__(self, index):
+        if _trace.tracer is not None:
+            return _trace.tracer.op("getitem", Tensor.__getitem__, self, index)
         idx = _index(index)
         try:
             out = self._data[idx]
@@ -762,6 +782,8 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
     backward(grad) returns one gradient per input (None for no gradient). `saved` lists
     the input tensors whose values the rule reads; their versions are checked at backward.
     """
+    if _trace.tracer is not None:
+        _trace.tracer.unsupported(name, inputs)
     res = Tensor._wrap(out)
     if not is_grad_enabled():
         return res
@@ -875,18 +897,26 @@ def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
 
 
 def add(a, b) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("add", add, a, b)
     return _binary("add", "AddBackward0", a, b, np.add, lambda g, x, y, o: (g, g))
 
 
 def sub(a, b) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("sub", sub, a, b)
     return _binary("sub", "SubBackward0", a, b, np.subtract, lambda g, x, y, o: (g, -g))
 
 
 def mul(a, b) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("mul", mul, a, b)
     return _binary("mul", "MulBackward0", a, b, np.multiply, lambda g, x, y, o: (g * y, g * x), True)
 
 
 def div(a, b) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("div", div, a, b)
     return _binary("div", "DivBackward0", a, b, np.divide, lambda g, x, y, o: (g / y, -g * x / (y * y)), True)
 
 
@@ -915,6 +945,8 @@ def where(condition, x, y) -> Tensor:
 
 def matmul(a, b) -> Tensor:
     """Matrix product with torch.matmul's semantics (1-D promotion, batch broadcasting), by GEMM."""
+    if _trace.tracer is not None:
+        return _trace.tracer.op("matmul", matmul, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: both operands must be Tensors, got {type(a).__name__} and {type(b).__name__}")
     for name, t in (("input", a), ("other", b)):
@@ -953,6 +985,8 @@ def matmul(a, b) -> Tensor:
 
 def cat(tensors, dim=0) -> Tensor:
     """Concatenate along an existing dimension, as torch.cat."""
+    if _trace.tracer is not None:
+        return _trace.tracer.op("cat", cat, tensors, dim)
     tensors = [_operand(t, "cat") for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")

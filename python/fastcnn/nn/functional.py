@@ -16,6 +16,7 @@ from ..ops._args import as_tuple, shape_str
 from ..autograd import is_grad_enabled
 from ..random import default_generator
 from ..tensor import Tensor, _record, float32, int64
+from ..tensor import _trace  # fastcnn.onnx.export records the ops below while it runs
 
 __all__ = [
     "conv1d", "conv2d", "linear", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "relu", "leaky_relu",
@@ -67,15 +68,21 @@ def _conv(op, fwd, bwd, input, weight, bias, stride, padding, dilation, groups):
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("conv2d", conv2d, input, weight, bias, stride, padding, dilation, groups)
     return _conv("conv2d", ops.conv2d, ops.conv2d_backward, input, weight, bias, stride, padding, dilation, groups)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("conv1d", conv1d, input, weight, bias, stride, padding, dilation, groups)
     return _conv("conv1d", ops.conv1d, ops.conv1d_backward, input, weight, bias, stride, padding, dilation, groups)
 
 
 def linear(input, weight, bias=None) -> Tensor:
     """input @ weight.T + bias; the gradient comes from matmul's and add's rules."""
+    if _trace.tracer is not None:
+        return _trace.tracer.op("linear", linear, input, weight, bias)
     x, w = _t(input, "linear", "input"), _t(weight, "linear", "weight")
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"linear: input {shape_str(x.shape)} and weight {shape_str(w.shape)} do not match "
@@ -92,6 +99,9 @@ def linear(input, weight, bias=None) -> Tensor:
 # ---- pooling ------------------------------------------------------------------------------
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    if _trace.tracer is not None:
+        return _trace.tracer.op("max_pool2d", max_pool2d, input, kernel_size, stride, padding, dilation, ceil_mode,
+                                return_indices)
     x = _t(input, "max_pool2d", "input")
     out, indices = ops.max_pool2d(x._data, kernel_size, stride, padding, dilation, ceil_mode)
     shape = x.shape
@@ -102,6 +112,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("avg_pool2d", avg_pool2d, input, kernel_size, stride, padding, ceil_mode,
+                                count_include_pad, divisor_override)
     x = _t(input, "avg_pool2d", "input")
     args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
     out = ops.avg_pool2d(x._data, *args)
@@ -110,6 +123,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 def adaptive_avg_pool2d(input, output_size) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("adaptive_avg_pool2d", adaptive_avg_pool2d, input, output_size)
     x = _t(input, "adaptive_avg_pool2d", "input")
     out = ops.adaptive_avg_pool2d(x._data, output_size)
     shape = x.shape
@@ -127,6 +142,8 @@ def _write_back(x: Tensor, res: Tensor, op: str) -> Tensor:
 
 
 def relu(input, inplace=False) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("relu", relu, input, inplace)
     x = _t(input, "relu", "input")
     out = ops.relu(x._data)
     res = _record("ReluBackward0", out, (x,), lambda g: (ops.relu_backward(g, out),))
@@ -135,6 +152,8 @@ def relu(input, inplace=False) -> Tensor:
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("leaky_relu", leaky_relu, input, negative_slope, inplace)
     x = _t(input, "leaky_relu", "input")
     out = ops.leaky_relu(x._data, negative_slope)
     res = _record("LeakyReluBackward0", out, (x,), lambda g: (ops.leaky_relu_backward(g, x._data, negative_slope),),
@@ -143,6 +162,8 @@ def leaky_relu(input, negative_slope=0.01, inplace=False) -> Tensor:
 
 
 def tanh(input) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("tanh", tanh, input)
     x = _t(input, "tanh", "input")
     out = ops.tanh(x._data)
     res = _record("TanhBackward0", out, (x,), lambda g: (ops.tanh_backward(g, out),))
@@ -150,6 +171,8 @@ def tanh(input) -> Tensor:
 
 
 def sigmoid(input) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("sigmoid", sigmoid, input)
     x = _t(input, "sigmoid", "input")
     out = ops.sigmoid(x._data)
     res = _record("SigmoidBackward0", out, (x,), lambda g: (ops.sigmoid_backward(g, out),))
@@ -172,12 +195,16 @@ def _softmax_args(input, dim, dtype, op):
 
 
 def softmax(input, dim=None, dtype=None) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("softmax", softmax, input, dim, dtype)
     x, dim = _softmax_args(input, dim, dtype, "softmax")
     out = ops.softmax(x._data, dim)
     return _save(_record("SoftmaxBackward0", out, (x,), lambda g: (ops.softmax_backward(g, out, dim),)))
 
 
 def log_softmax(input, dim=None, dtype=None) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("log_softmax", log_softmax, input, dim, dtype)
     x, dim = _softmax_args(input, dim, dtype, "log_softmax")
     out = ops.log_softmax(x._data, dim)
     return _save(_record("LogSoftmaxBackward0", out, (x,), lambda g: (ops.log_softmax_backward(g, out, dim),)))
@@ -263,6 +290,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
                eps=1e-5) -> Tensor:
     """Running statistics (Tensors or None) are updated in place in training; their versions bump."""
+    if _trace.tracer is not None:
+        return _trace.tracer.op("batch_norm", batch_norm, input, running_mean, running_var, weight, bias,
+                                training, momentum, eps)
     op = "batch_norm"
     x = _t(input, op, "input")
     rm, rv = _opt(running_mean, op, "running_mean"), _opt(running_var, op, "running_var")
@@ -289,6 +319,8 @@ def dropout(input, p=0.5, training=True, inplace=False) -> Tensor:
     The mask comes from the global generator's (seed, offset) stream: fastcnn.manual_seed
     makes it reproducible.
     """
+    if _trace.tracer is not None:
+        return _trace.tracer.op("dropout", dropout, input, p, training, inplace)
     x = _t(input, "dropout", "input")
     if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p!r}")
@@ -302,6 +334,8 @@ def dropout(input, p=0.5, training=True, inplace=False) -> Tensor:
 
 
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0) -> Tensor:
+    if _trace.tracer is not None:
+        return _trace.tracer.op("local_response_norm", local_response_norm, input, size, alpha, beta, k)
     x = _t(input, "local_response_norm", "input")
     out, scale = ops.local_response_norm(x._data, size, alpha, beta, k)
     return _record("LocalResponseNormBackward", out, (x,),
@@ -313,6 +347,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0) -> Tensor:
 
 def pad(input, pad, mode="constant", value=None) -> Tensor:
     """Constant padding; pad = (last_left, last_right, prev_left, prev_right, ...), as torch."""
+    if _trace.tracer is not None:
+        return _trace.tracer.op("pad", globals()["pad"], input, pad, mode, value)  # arg shadows fn
     op = "pad"
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a fastcnn.Tensor, got {type(input).__name__}")
