@@ -7,6 +7,10 @@ so each figure is the cost of dispatch, argument checks and graph recording: mic
 per call for fastcnn and torch, and the ratio (ours / torch; > 1 means fastcnn is slower).
 "forward" runs without a graph (no_grad), "recorded" with an input requiring grad, and
 "fwd+bwd" adds a backward through the op's sum.
+
+Then a whole LeNet-5 training step (forward, cross-entropy, backward, SGD momentum; the
+model of benchmarks/train.py) at batch 1, where the ~40 ops' overhead dominates, and at
+batch 64, where the kernels do.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch.nn.functional as TF  # noqa: E402
 
 import fastcnn  # noqa: E402
 import fastcnn.nn.functional as F  # noqa: E402
+from fastcnn.bench.models import train_case  # noqa: E402
 
 CASES = {  # name: (function of (lib, functional, a, b, img, w), needs)
     "add": lambda lib, fn, a, b, img, w: a + b,
@@ -74,6 +79,11 @@ def main():
             t = compare(fns, rounds=args.rounds, sample_seconds=0.02, settle_seconds=0.01)
             ours, ref = t["fastcnn"].median * 1e6, t["torch"].median * 1e6
             rows.append([name, mode, f"{ours:.1f}", f"{ref:.1f}", f"{ours / ref:.2f}"])
+    for batch in (1, 64):
+        prepared = train_case("lenet5", batch, 32, channels=1, classes=10).setup()
+        t = compare(prepared.candidates, rounds=args.rounds, sample_seconds=0.1, settle_seconds=0.05)
+        ours, ref = t["fastcnn"].median * 1e6, t["torch"].median * 1e6
+        rows.append([f"LeNet-5 step, batch {batch}", "train", f"{ours:.1f}", f"{ref:.1f}", f"{ours / ref:.2f}"])
     print(f"threads={args.threads}; microseconds per call (median of {args.rounds} rounds)")
     print_table(["op", "mode", "fastcnn us", "torch us", "ours/torch"], rows)
 
