@@ -88,12 +88,16 @@ void conv2d_direct_forward(const Conv2dParams& p, const float* x, const float* w
         const int64_t start = out_w >= kPixels ? std::min(ow0, out_w - kPixels) : ow0;
         args.input = image + oh * p.stride_h * row_stride + start * p.stride_w;
         tile(args);
+        // Branch-free epilogue: a per-element sign test mispredicted half the time and
+        // cost as much as the tile itself.
+        const int64_t width = std::min(kPixels, out_w - start);
         for (int64_t k = 0; k < k_count; ++k) {
           const float b = bias ? bias[k0 + k] : 0.0f;
           float* dst = y + ((n * K + k0 + k) * out_h + oh) * out_w + start;
-          for (int64_t i = 0; i < std::min(kPixels, out_w - start); ++i) {
-            const float value = out[i * kChannels + k] + b;
-            dst[i] = relu && value < 0.0f ? 0.0f : value;
+          if (relu) {
+            for (int64_t i = 0; i < width; ++i) dst[i] = std::max(out[i * kChannels + k] + b, 0.0f);
+          } else {
+            for (int64_t i = 0; i < width; ++i) dst[i] = out[i * kChannels + k] + b;
           }
         }
       }

@@ -93,7 +93,7 @@ void output_row_ref(const float* m_row, int64_t xi_stride, float bias, bool relu
       const float y[2] = {t[i][0] + t[i][1] + t[i][2], t[i][1] - t[i][2] - t[i][3]};
       for (int j = 0; j < 2 && 2 * tx + j < row.out_w; ++j) {
         const float value = y[j] + bias;
-        plane[(2 * row.ty + i) * row.out_w + 2 * tx + j] = relu && value < 0.0f ? 0.0f : value;
+        plane[(2 * row.ty + i) * row.out_w + 2 * tx + j] = relu ? std::max(value, 0.0f) : value;  // no sign branch
       }
     }
   }
