@@ -157,7 +157,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
                             float* grad_bias, ConvAlgorithm algorithm) {
   conv2d_check(p);
   ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_weight");
-  if (chosen == ConvAlgorithm::Winograd || chosen == ConvAlgorithm::Direct) chosen = ConvAlgorithm::Im2col;
+  if (chosen == ConvAlgorithm::Winograd) chosen = ConvAlgorithm::Im2col;
   const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
   if (p.batch == 0) {
     std::fill(grad_w, grad_w + weight_size, 0.0f);
@@ -167,6 +167,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   switch (chosen) {
     case ConvAlgorithm::Depthwise: conv2d_depthwise_backward_weight(p, x, grad_y, grad_w); break;
     case ConvAlgorithm::Gemm1x1: conv2d_gemm_backward_weight(p, true, x, grad_y, grad_w); break;
+    case ConvAlgorithm::Direct: conv2d_direct_backward_weight(p, x, grad_y, grad_w); break;
     default: conv2d_gemm_backward_weight(p, false, x, grad_y, grad_w); break;
   }
   if (!grad_bias) return;

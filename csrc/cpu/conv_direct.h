@@ -1,7 +1,8 @@
 // Direct convolution with output channels in vector lanes, for layers with few output
 // channels (LeNet's 6 and 16), where unfolding the input (im2col) costs more than the
-// multiply-adds it feeds. Shared by the driver (conv_direct.cpp, with the portable tile
-// kernel) and the AVX2 tile kernel (conv_direct_avx2.cpp). Internal header.
+// multiply-adds it feeds: the forward pass and the weight gradient. Shared by the drivers
+// (conv_direct.cpp, conv_direct_weight.cpp, with the portable tiles) and the AVX2 tiles
+// (conv_direct_avx2.cpp). Internal header.
 //
 // Layout: each work item copies its image zero-padded (C x padded_h x padded_w) unless the
 // layer has no padding; the weights are packed per block of 16 output channels as
@@ -32,6 +33,28 @@ using TileFn = void (*)(const TileArgs& args);
 void tile_ref(const TileArgs& args);
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
 void tile_avx2(const TileArgs& args);
+#endif
+
+// The weight gradient turns the tile around: 6 filter taps x 16 output channels, summed
+// over output pixels. grad_y is first laid out pixel-major with its channel block in lanes
+// (gy[pixel][16]), so each pixel costs two vector loads, six broadcasts and 12 FMAs.
+constexpr int64_t kTaps = 6;  // filter taps per weight-gradient tile
+
+struct WeightTileArgs {
+  const float* image;          // the (padded) image of the first pixel row's image
+  const int64_t* tap_offsets;  // kTaps offsets into the image, one per tap of this tile
+  const float* grad;           // gy[pixel][16] of this image and channel block
+  int64_t out_h, out_w;
+  int64_t row_step, col_step;  // floats between output rows / columns in the image (stride * row)
+  float* acc;                  // kTaps x 16 running sums, tap-major (added to, not overwritten)
+};
+
+// acc[t][k] += sum over output pixels (oh, ow) of image[tap_offsets[t] + oh*row_step + ow*col_step] * grad[pixel][k]
+using WeightTileFn = void (*)(const WeightTileArgs& args);
+
+void weight_tile_ref(const WeightTileArgs& args);
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+void weight_tile_avx2(const WeightTileArgs& args);
 #endif
 
 }  // namespace fastcnn::cpu::direct

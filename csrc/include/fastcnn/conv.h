@@ -41,7 +41,8 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
                     ConvAlgorithm algorithm = ConvAlgorithm::Auto);
 
 // The backward passes run the algorithm asked for where it has one (Winograd has the
-// input gradient, not the weight gradient; Direct has neither) and im2col otherwise.
+// input gradient, not the weight gradient; Direct the weight gradient, not the input
+// gradient) and im2col otherwise.
 
 // grad_x (N, C, H, W) = the gradient of sum(grad_y * conv(x, w)) with respect to x.
 void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x,

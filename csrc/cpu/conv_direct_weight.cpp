@@ -1,0 +1,107 @@
+// Direct convolution, weight gradient (see conv_direct.h): grad_w[k][c][r][s] is the sum
+// over images and output pixels of grad_y[n][k][oh][ow] * x[n][c][oh*sh + r*dh][ow*sw + s*dw].
+// The driver lays grad_y out pixel-major per 16-channel block, pads the images when the
+// layer pads, then gives each thread whole (6-tap group, channel block) items. Each item
+// sums over every pixel of every image in one fixed order, so the result is the same bits
+// for any thread count, with no partial sums to combine.
+#include <algorithm>
+#include <vector>
+
+#include "common/parallel.h"
+#include "cpu/conv_direct.h"
+#include "cpu/conv_kernels.h"
+#include "fastcnn/runtime.h"
+
+namespace fastcnn::cpu {
+
+namespace direct {
+
+void weight_tile_ref(const WeightTileArgs& t) {
+  const float* g = t.grad;
+  for (int64_t oh = 0; oh < t.out_h; ++oh) {
+    const float* x = t.image + oh * t.row_step;
+    for (int64_t ow = 0; ow < t.out_w; ++ow, x += t.col_step, g += kChannels) {
+      for (int64_t tap = 0; tap < kTaps; ++tap) {
+        const float a = x[t.tap_offsets[tap]];
+        for (int64_t k = 0; k < kChannels; ++k) t.acc[tap * kChannels + k] += a * g[k];
+      }
+    }
+  }
+}
+
+}  // namespace direct
+
+using direct::kChannels;
+using direct::kTaps;
+
+void conv2d_direct_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
+  direct::WeightTileFn tile = direct::weight_tile_ref;
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (active_isa() == Isa::Avx2) tile = direct::weight_tile_avx2;
+#endif
+  const int64_t C = p.in_channels, K = p.out_channels, taps = C * p.kernel_h * p.kernel_w;
+  const int64_t out_h = p.out_h(), out_w = p.out_w(), pixels = out_h * out_w;
+  const int64_t blocks = (K + kChannels - 1) / kChannels, tap_groups = (taps + kTaps - 1) / kTaps;
+  const int threads = get_num_threads();
+
+  // gy[n][block][pixel][lane] = grad_y[n][block * 16 + lane][pixel], zero past K.
+  std::vector<float> gy(static_cast<size_t>(p.batch * blocks * pixels * kChannels), 0.0f);
+  detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, p.batch)), [&](int tid, int team) {
+    for (int64_t n = p.batch * tid / team; n < p.batch * (tid + 1) / team; ++n) {
+      for (int64_t k = 0; k < K; ++k) {
+        const float* src = grad_y + (n * K + k) * pixels;
+        float* dst = gy.data() + ((n * blocks + k / kChannels) * pixels) * kChannels + k % kChannels;
+        for (int64_t i = 0; i < pixels; ++i) dst[i * kChannels] = src[i];
+      }
+    }
+  });
+
+  // A padded copy of the batch when the layer pads; the unpadded input otherwise.
+  const bool padded = p.pad_top || p.pad_bottom || p.pad_left || p.pad_right;
+  const int64_t rows = p.in_h + p.pad_top + p.pad_bottom, cols = p.in_w + p.pad_left + p.pad_right;
+  std::vector<float> padded_input(padded ? static_cast<size_t>(p.batch * C * rows * cols) : 0, 0.0f);
+  if (padded) {
+    for (int64_t plane = 0; plane < p.batch * C; ++plane) {
+      for (int64_t ih = 0; ih < p.in_h; ++ih) {
+        const float* src = x + (plane * p.in_h + ih) * p.in_w;
+        std::copy(src, src + p.in_w, padded_input.data() + (plane * rows + ih + p.pad_top) * cols + p.pad_left);
+      }
+    }
+  }
+  const float* images = padded ? padded_input.data() : x;
+
+  // Offsets of every tap (c, r, s) in an image; a last, partial group repeats tap 0.
+  std::vector<int64_t> offsets(static_cast<size_t>(tap_groups * kTaps), 0);
+  for (int64_t tap = 0; tap < taps; ++tap) {
+    const int64_t c = tap / (p.kernel_h * p.kernel_w), r = tap / p.kernel_w % p.kernel_h, s = tap % p.kernel_w;
+    offsets[static_cast<size_t>(tap)] = (c * rows + r * p.dilation_h) * cols + s * p.dilation_w;
+  }
+
+  // Images outermost, so one image's gy and pixels stay in cache while all of this thread's
+  // items pass over them; each item still sums the images in order 0, 1, ...
+  const int64_t items = tap_groups * blocks;
+  std::vector<float> sums(static_cast<size_t>(items * kTaps * kChannels), 0.0f);
+  detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, items)), [&](int tid, int team) {
+    const int64_t first = items * tid / team, last = items * (tid + 1) / team;
+    for (int64_t n = 0; n < p.batch; ++n) {
+      for (int64_t item = first; item < last; ++item) {
+        const int64_t group = item % tap_groups, block = item / tap_groups;
+        direct::WeightTileArgs args{images + n * C * rows * cols, offsets.data() + group * kTaps,
+                                    gy.data() + (n * blocks + block) * pixels * kChannels, out_h, out_w,
+                                    p.stride_h * cols, p.stride_w, sums.data() + item * kTaps * kChannels};
+        tile(args);
+      }
+    }
+    for (int64_t item = first; item < last; ++item) {
+      const int64_t group = item % tap_groups, k0 = item / tap_groups * kChannels;
+      const float* acc = sums.data() + item * kTaps * kChannels;
+      for (int64_t t = 0; t < kTaps && group * kTaps + t < taps; ++t) {
+        for (int64_t k = k0; k < std::min(K, k0 + kChannels); ++k) {
+          grad_w[k * taps + group * kTaps + t] = acc[t * kChannels + k - k0];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace fastcnn::cpu
