@@ -172,7 +172,8 @@ def test_batchnorm_and_loss_same_bits_for_any_thread_count():
         logits = bn(xt).mean(dim=(2, 3))
         loss = nn.functional.cross_entropy(logits, fastcnn.tensor(labels))
         loss.backward()
-        return loss.detach().numpy(), xt.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy(), bn.running_var.numpy()
+        grads = xt.grad.numpy(), bn.weight.grad.numpy(), bn.bias.grad.numpy()
+        return (loss.detach().numpy(), *grads, bn.running_var.numpy())
 
     _assert_bitwise_equal(_per_thread_count(run), "batch norm + cross-entropy")
 
