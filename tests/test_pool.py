@@ -452,3 +452,86 @@ def test_tolerance_catches_a_wrong_divisor(kernel_path):
     wrong = ref_avg_pool(x, (3, 3), (1, 1), (1, 1), False, True, None)
     with pytest.raises(AssertionError):
         assert_close(out, wrong, ref_avg_pool(np.abs(x), (3, 3), (1, 1), (1, 1), False, False, None), 9)
+
+
+# ---- ceil_mode with a window larger than the padded input ---------------------------------
+# torch accepts it when ceil_mode leaves a window (one that overhangs by less than a stride):
+# a (2, 2) input with kernel 3 and stride 2 gives one output covering the whole input.
+
+def _ceil_overhang_cases():
+    cases = []
+    for n in range(1, 5):
+        for k in range(2, 6):
+            for s in range(1, 4):
+                for p in range(0, k // 2 + 1):
+                    for d in (1, 2):
+                        if d * (k - 1) + 1 > n + 2 * p:
+                            cases.append((n, k, s, p, d))
+    return cases
+
+
+CEIL_OVERHANG = _ceil_overhang_cases()
+
+
+def _torch_or_none(fn):
+    try:
+        return fn()
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["square", "wide"])
+def test_ceil_mode_window_larger_than_input_matches_torch(wide, kernel_path):
+    # wide: the overhang is in the height only and the rows are 19 wide (8+ outputs: the AVX2 rows).
+    rng = np.random.default_rng(zlib.crc32(f"ceil-overhang-{wide}".encode()))
+    accepted = 0
+    for n, k, s, p, d in CEIL_OVERHANG:
+        shape = (2, 3, n, 19) if wide else (2, 3, n, n)
+        kernel, stride, pad = ((k, 3), (s, 2), (p, 1)) if wide else (k, s, p)
+        x = random_input(rng, shape)
+        xt = torch.from_numpy(x)
+        for ceil_mode in (False, True):
+            where = f"input {shape} kernel {kernel} stride {stride} padding {pad} dilation {d} ceil_mode {ceil_mode}"
+            expected = _torch_or_none(lambda: F.max_pool2d(xt, kernel, stride, pad, (d, 1) if wide else d, ceil_mode,
+                                                            return_indices=True))
+            if expected is None:
+                with pytest.raises(ValueError, match="larger than the padded input|too small"):
+                    ops.max_pool2d(x, kernel, stride, pad, (d, 1) if wide else d, ceil_mode)
+                continue
+            assert ceil_mode, where  # without ceil_mode torch rejects every such window
+            accepted += 1
+            out, index = ops.max_pool2d(x, kernel, stride, pad, (d, 1) if wide else d, ceil_mode)
+            np.testing.assert_array_equal(out, expected[0].numpy(), err_msg=where)
+            np.testing.assert_array_equal(index, expected[1].numpy(), err_msg=where)
+            grad = random_input(rng, out.shape)
+            ours = ops.max_pool2d_backward(grad, index, x.shape)
+            if np.isfinite(out).all():  # else torch's index lies outside the plane (see the -inf case)
+                np.testing.assert_array_equal(
+                    ours, torch_grad(lambda t: F.max_pool2d(t, kernel, stride, pad, (d, 1) if wide else d, ceil_mode),
+                                     x, grad), err_msg=where)
+            if d != 1:
+                continue
+            for cip in (True, False):
+                t_out = F.avg_pool2d(xt, kernel, stride, pad, ceil_mode, cip).numpy()
+                mine = ops.avg_pool2d(x, kernel, stride, pad, ceil_mode, cip)
+                np.testing.assert_allclose(mine, t_out, rtol=1e-6, atol=1e-6, err_msg=where)
+                mine_grad = ops.avg_pool2d_backward(grad, x.shape, kernel, stride, pad, ceil_mode, cip)
+                t_grad = torch_grad(lambda t: F.avg_pool2d(t, kernel, stride, pad, ceil_mode, cip), x, grad)
+                np.testing.assert_allclose(mine_grad, t_grad, rtol=1e-6, atol=1e-6, err_msg=where)
+    assert accepted >= 20  # the sweep does reach the windows torch accepts
+
+
+def test_ceil_mode_overhang_output_size_and_layers():
+    assert ops.pool_output_size(2, 3, 2, 0, 1, True) == 1  # reaches 1 past the input: kept
+    assert ops.pool_output_size(2, 4, 2, 0, 1, True) == 0  # reaches 2 past (a whole stride): none
+    assert ops.pool_output_size(2, 3, 2, 0, 1, False) == 0
+    assert ops.pool_output_size(1, 3, 3, 0, 1, True) == 1
+    x = fastcnn.tensor(random_input(np.random.default_rng(5), (1, 2, 2, 2)), requires_grad=True)
+    out = fastcnn.nn.MaxPool2d(3, 2, ceil_mode=True)(x)
+    assert out.shape == (1, 2, 1, 1)
+    out.sum().backward()
+    assert x.grad.numpy().sum() == 2.0  # one maximum per plane
+    avg = fastcnn.nn.AvgPool2d(3, 2, ceil_mode=True)(x)
+    np.testing.assert_allclose(avg.detach().numpy()[..., 0, 0], x.detach().numpy().mean(axis=(2, 3)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"kernel_size \(3, 3\) is larger than the padded input \(2, 2\)"):
+        fastcnn.nn.MaxPool2d(3, 2)(x)

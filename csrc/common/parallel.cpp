@@ -24,6 +24,7 @@ namespace {
 
 std::atomic<int> g_num_threads{0};
 std::atomic<bool> g_flush_denormal{true};
+std::atomic<bool> g_deterministic{false};
 std::atomic<bool> g_thread_pool_started{false};
 std::atomic<bool> g_pool_lost_in_fork{false};  // this process was forked after the pool started
 std::atomic<bool> g_in_forked_child{false};    // until set_num_threads() is called in it
@@ -172,6 +173,10 @@ void set_flush_denormal(bool enabled) {
   init_once();
   g_flush_denormal.store(enabled);
 }
+
+bool deterministic() { return g_deterministic.load(std::memory_order_relaxed); }
+
+void set_deterministic(bool enabled) { g_deterministic.store(enabled); }
 
 namespace detail {
 void mark_thread_pool_started() { g_thread_pool_started.store(true, std::memory_order_relaxed); }

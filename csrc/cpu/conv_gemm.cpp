@@ -42,6 +42,10 @@ constexpr int64_t kTargetColumns = 256;
 // Per-thread copies of grad_w are summed at the end of backward-weight; above this many
 // floats in all, threads split each GEMM instead.
 constexpr int64_t kPartialWeightBudget = int64_t(1) << 25;
+// In deterministic mode backward-weight cuts its items for this many partial sums whatever
+// the thread count (more threads than this leave some idle in that kernel).
+constexpr int kDeterministicParts = 8;
+constexpr int64_t kMinColumnsPerPart = 512;
 
 // One work item: images [n0, n1) of one group, output pixels [p0, p1) of each.
 struct Item {
@@ -57,7 +61,10 @@ struct Geometry {
   int64_t block, blocks;  // output pixels per item, and items per image
   bool direct;            // the image is its own column matrix (1x1, stride 1, no padding)
 
-  Geometry(const Conv2dParams& p, bool pointwise) {
+  // `threads`: the count the items are cut for (the images per item set the K of the
+  // backward-weight GEMMs, hence its rounding; forward and backward-data rounding do not
+  // depend on it).
+  Geometry(const Conv2dParams& p, bool pointwise, int threads = get_num_threads()) {
     c_per_group = p.in_channels / p.groups;
     k_per_group = p.out_channels / p.groups;
     crs = c_per_group * p.kernel_h * p.kernel_w;
@@ -66,7 +73,7 @@ struct Geometry {
     images = 1;
     if (out_pixels < kSmallOutput) {
       // Enough items left for every thread, and the columns within the budget.
-      const int64_t per_thread = (p.batch + get_num_threads() - 1) / get_num_threads();
+      const int64_t per_thread = (p.batch + threads - 1) / threads;
       images = std::min({kTargetColumns / out_pixels, per_thread, kColumnBudget / (crs * out_pixels)});
       images = std::max<int64_t>(images, 1);
     }
@@ -280,14 +287,26 @@ void conv2d_gemm_backward_data(const Conv2dParams& p, bool direct, const float* 
 
 void conv2d_gemm_backward_weight(const Conv2dParams& p, bool direct, const float* x, const float* grad_y,
                                  float* grad_w) {
-  const Geometry g(p, direct);
-  const int64_t weight_size = p.out_channels * g.crs;
-  const int64_t items = g.items(p);
   const int threads = get_num_threads();
-  // Each thread sums its items into its own copy of grad_w (no races, and the order of
-  // the sums depends only on the thread count); the copies are added up at the end.
-  const bool partial_sums = threads > 1 && items >= threads && weight_size * threads <= kPartialWeightBudget;
-  const int team_size = partial_sums ? threads : 1;
+  const bool fixed_split = deterministic();
+  const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
+  // Each part (a thread's share) sums its items into its own copy of grad_w (no races);
+  // the copies are added up at the end. The order of the sums depends only on the number
+  // of parts: the thread count, or in deterministic mode a count from the shape alone,
+  // each part summing at least kMinColumnsPerPart columns (fewer make the copies cost
+  // more than the GEMMs: VGG's 512-channel 7x7 layer ran 2.7x slower with 8 parts).
+  int parts = threads;
+  if (fixed_split) {
+    parts = static_cast<int>(std::clamp<int64_t>(
+        std::min({int64_t{kDeterministicParts}, kPartialWeightBudget / weight_size,
+                  p.batch * p.out_h() * p.out_w() / kMinColumnsPerPart}),
+        1, kDeterministicParts));
+  }
+  const Geometry g(p, direct, parts);
+  const int64_t items = g.items(p);
+  if (fixed_split) parts = static_cast<int>(std::min<int64_t>(parts, items));
+  const bool partial_sums = parts > 1 && items >= parts && weight_size * parts <= kPartialWeightBudget;
+  const int team_size = partial_sums ? parts : 1;
   std::vector<float> partial(partial_sums ? static_cast<size_t>(weight_size) * (team_size - 1) : 0);
 
   auto run_items = [&](int64_t begin, int64_t end, float* dw, int gemm_threads) {
@@ -314,14 +333,15 @@ void conv2d_gemm_backward_weight(const Conv2dParams& p, bool direct, const float
     run_items(0, items, grad_w, threads);
     return;
   }
-  detail::parallel_region(team_size, [&](int tid, int team) {
-    // A smaller team than asked leaves some copies unwritten: each thread takes whole copies.
+  detail::parallel_region(std::min(team_size, threads), [&](int tid, int team) {
+    // A smaller team than parts (asked, or granted) leaves some copies unwritten: each
+    // thread takes whole copies.
     for (int part = tid; part < team_size; part += team) {
       float* target = part == 0 ? grad_w : partial.data() + (part - 1) * weight_size;
       run_items(items * part / team_size, items * (part + 1) / team_size, target, 1);
     }
   });
-  detail::parallel_region(team_size, [&](int tid, int team) {
+  detail::parallel_region(std::min(team_size, threads), [&](int tid, int team) {
     for (int64_t i = weight_size * tid / team; i < weight_size * (tid + 1) / team; ++i) {
       float sum = grad_w[i];
       for (int part = 1; part < team_size; ++part) sum += partial[static_cast<size_t>((part - 1) * weight_size + i)];

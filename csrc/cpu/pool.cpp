@@ -21,8 +21,11 @@ int64_t pool_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
   constexpr int64_t kMax = (int64_t{1} << 31) - 1;
   if (in > (int64_t{1} << 62) || kernel > kMax || stride > kMax || pad > kMax || dilation > kMax) return 0;
   const int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
-  if (span < 0) return 0;
-  int64_t out = (span + (ceil_mode ? stride - 1 : 0)) / stride + 1;
+  // torch divides rounding down, also when the window is larger than the padded input
+  // (span < 0): with ceil_mode one window then remains if it overhangs by < stride.
+  const int64_t numerator = span + (ceil_mode ? stride - 1 : 0);
+  int64_t out = (numerator >= 0 ? numerator / stride : -((-numerator + stride - 1) / stride)) + 1;
+  if (out < 1) return 0;
   // torch: the last window must start inside the input or the left padding.
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
   return out;

@@ -159,6 +159,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("usable_physical_cores", &fastcnn::usable_physical_cores);
   m.def("flush_denormal", &fastcnn::flush_denormal);
   m.def("set_flush_denormal", &fastcnn::set_flush_denormal, py::arg("enabled"));
+  m.def("deterministic", &fastcnn::deterministic);
+  m.def("set_deterministic", &fastcnn::set_deterministic, py::arg("enabled"));
 
   m.def("cpu_features", [] {
     const fastcnn::CpuFeatures f = fastcnn::detect_cpu_features();

@@ -23,6 +23,7 @@ finally:
 from . import cuda, ops  # noqa: E402
 from .gemm import matmul  # noqa: E402
 from .threads import get_num_threads, set_flush_denormal, set_num_threads  # noqa: E402
+from .determinism import are_deterministic_algorithms_enabled, use_deterministic_algorithms  # noqa: E402
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
 from .random import Generator, default_generator, initial_seed, manual_seed, seed  # noqa: E402
 from .tensor import (  # noqa: E402
@@ -43,4 +44,5 @@ __all__ = [
     "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "load", "manual_seed", "matmul", "models", "nn",
     "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn", "save", "seed", "set_flush_denormal", "set_grad_enabled",
     "set_num_threads", "stack", "summary", "tensor", "train", "where", "zeros", "zeros_like",
+    "are_deterministic_algorithms_enabled", "use_deterministic_algorithms",
 ]

@@ -34,4 +34,11 @@ std::string num_threads_source();      // where the current count came from, for
 bool flush_denormal();
 void set_flush_denormal(bool enabled);
 
+// Deterministic mode (fastcnn.use_deterministic_algorithms): off by default. Kernels whose
+// rounding would depend on the thread count when they split a reduction for speed take a
+// fixed split instead while it is on (conv_gemm.cpp's backward-weight); the others always
+// reduce in a fixed order.
+bool deterministic();
+void set_deterministic(bool enabled);
+
 }  // namespace fastcnn

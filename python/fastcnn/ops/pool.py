@@ -31,11 +31,13 @@ __all__ = [
 def pool_output_size(size: int, kernel: int, stride: int, padding: int = 0, dilation: int = 1,
                      ceil_mode: bool = False) -> int:
     """PyTorch's pooled length: floor((size + 2p - d(k-1) - 1) / s) + 1 (ceil with ceil_mode,
-    dropping a last window that would start in the right padding). <= 0 means no output."""
+    dropping a last window that would start in the right padding). <= 0 means no output.
+    With ceil_mode a window may reach up to stride - 1 past the padded input, as in torch
+    (its one window then covers the whole input: size 2, kernel 3, stride 2 gives 1)."""
     span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span < 0:
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1  # floor, also for span < 0
+    if out < 1:
         return 0
-    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
     return out
@@ -68,11 +70,11 @@ def _window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
         raise ValueError(f"{op}: padding {padding} must be at most half of kernel_size {kernel}")
     extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
     padded = tuple(n + 2 * p for n, p in zip(in_hw, padding))
-    if any(e > n for e, n in zip(extent, padded)):
-        spans = "" if dilation == (1, 1) else f" with dilation {dilation} spans {extent}, which"
-        raise ValueError(f"{op}: kernel_size {kernel}{spans} is larger than the padded input {padded}")
     out = tuple(pool_output_size(n, k, s, p, d, bool(ceil_mode))
                 for n, k, s, p, d in zip(in_hw, kernel, stride, padding, dilation))
+    if any(o < 1 and e > n for o, e, n in zip(out, extent, padded)):
+        spans = "" if dilation == (1, 1) else f" with dilation {dilation} spans {extent}, which"
+        raise ValueError(f"{op}: kernel_size {kernel}{spans} is larger than the padded input {padded}")
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: output size {out} is too small for input {tuple(in_hw)}")
     return kernel, stride, padding, dilation, out
