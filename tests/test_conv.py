@@ -375,6 +375,8 @@ def test_non_contiguous_input_is_accepted():
     ((1, 3, 8, 8), (4, 3, 3, 3), {"groups": 0}, ValueError, r"groups must be an int >= 1"),
     ((1, 3, 8, 8), (4, 3, 3, 3), {"stride": (1, 2, 3)}, TypeError, r"stride must be an int or a sequence of 2 ints"),
     ((1, 3, 8, 8), (4, 3, 3, 3), {"activation": "gelu"}, ValueError, r"activation must be None or 'relu'"),
+    ((1, 3, 8, 8), (4, 3, 3, 3), {"padding": 2**31}, ValueError,
+     r"the output \(1, 4, 4294967302, 4294967302\) is larger than any array can be \(input \(1, 3, 8, 8\), padding"),
 ])
 def test_bad_arguments_raise_clear_errors(x_shape, w_shape, kwargs, error, match):
     x = np.zeros(x_shape, np.float32)

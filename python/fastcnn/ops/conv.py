@@ -12,6 +12,7 @@ algorithm has none of its own. "auto" lets `conv2d_algorithm` choose per shape; 
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 
 import numpy as np
@@ -171,7 +172,11 @@ def _output_shape(op, input_shape, weight_shape, g) -> tuple[int, ...]:
     if r < 1 or s < 1 or span_h > h + pt + pb or span_w > w + pl + pr:
         raise ValueError(f"{op}: kernel {r}x{s} (dilated {span_h}x{span_w}) is larger than the padded input "
                          f"{h + pt + pb}x{w + pl + pr} (input {shape_str(input_shape)}, padding {g['padding']})")
-    return (n, k, (h + pt + pb - span_h) // sh + 1, (w + pl + pr - span_w) // sw + 1)
+    out = (n, k, (h + pt + pb - span_h) // sh + 1, (w + pl + pr - span_w) // sw + 1)
+    if math.prod(out) * 4 > np.iinfo(np.intp).max:  # else NumPy's "array is too big", naming nothing
+        raise ValueError(f"{op}: the output {shape_str(out)} is larger than any array can be "
+                         f"(input {shape_str(input_shape)}, padding {g['padding']}, stride {g['stride']})")
+    return out
 
 
 # ---- conv1d: conv2d on a height of 1 (views, no copies) ----------------------------
