@@ -31,6 +31,8 @@ from .tensor import (  # noqa: E402
 )
 from . import data, filters, models, nn, optim, train  # noqa: E402
 from .summary import summary  # noqa: E402
+from . import transfer  # noqa: E402
+from .fuse import fuse  # noqa: E402
 from .train import evaluate  # noqa: E402
 
 __version__ = "0.1.0"
@@ -41,4 +43,5 @@ __all__ = [
     "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "manual_seed", "matmul", "models", "nn",
     "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn", "seed", "set_flush_denormal", "set_grad_enabled",
     "set_num_threads", "stack", "summary", "tensor", "train", "where", "zeros", "zeros_like",
+    "fuse", "transfer",
 ]
