@@ -9,6 +9,9 @@ stay are unchanged. Pairs are found where the data flow is certain without traci
 - the named pairs of the zoo's blocks, listed in _NAMED_PAIRS (ResNet conv1/bn1 ..., BasicConv2d);
 - any extra (conv, bn) pairs of dotted names the caller passes in modules_to_fuse.
 A batch norm before a convolution (DenseNet) cannot fold into it and is left alone.
+ReLU fusion: an nn.ReLU module right after a Conv1d/Conv2d (or its folded batch norm) in a plain
+Sequential becomes part of a ConvReLU1d/ConvReLU2d (VGG, MobileNetV1, LeNet-5 modern); ReLUs called
+functionally or shared inside a block's forward (ResNet, BasicConv2d) and ReLU6 stay as they are.
 """
 
 from __future__ import annotations
