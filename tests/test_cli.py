@@ -230,3 +230,24 @@ def test_python_m_fastcnn_error_without_traceback(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == ("fastcnn filter: error: unknown kernel 'nope'; choose from "
                                    + ", ".join(sorted(fastcnn.filters.KERNELS)))
+
+
+# ---- summary ------------------------------------------------------------------------------------------
+
+def test_summary_of_a_zoo_model_at_its_native_size(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_build_model", _ORIGINAL_BUILD)
+    rc, out, err = _run(capsys, "summary", "resnet18", "--depth", "1")
+    assert rc == 0, err
+    assert "Total params: 11,689,512" in out  # torchvision's ResNet-18 count
+    assert "[1, 64, 112, 112]" in out and "[1, 1000]" in out  # the stem's output at 224x224 input
+    rc, out, err = _run(capsys, "summary", "resnet20", "--num-classes", "5", "--input-shape", "3", "28", "28")
+    assert rc == 0, err
+    want = sum(p.numel() for p in fastcnn.models.resnet20(num_classes=5).parameters())
+    assert f"Total params: {want:,}" in out
+
+
+def test_summary_of_an_unknown_model_exits_2_listing_the_models(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_build_model", _ORIGINAL_BUILD)
+    rc, out, err = _run(capsys, "summary", "resnet9000")
+    assert rc == 2 and out == ""
+    assert "unknown model 'resnet9000'" in err and "resnet18" in err and "mobilenet_v2" in err

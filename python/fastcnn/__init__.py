@@ -30,8 +30,9 @@ from .tensor import (  # noqa: E402
     Tensor, arange, bool, cat, empty, float32, from_dlpack, from_numpy, full, full_like, int64, ones, ones_like,
     rand, randn, stack, tensor, where, zeros, zeros_like,
 )
-from . import data, filters, models, nn, optim, train  # noqa: E402
+from . import data, filters, models, nn, optim, train, transfer  # noqa: E402
 from . import onnx  # noqa: E402  (imports the onnx package only when export/load run)
+from .fuse import fuse  # noqa: E402
 from .serialization import load, save  # noqa: E402
 from .summary import summary  # noqa: E402
 from .train import evaluate  # noqa: E402
@@ -39,10 +40,10 @@ from .train import evaluate  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "Generator", "Tensor", "__version__", "arange", "backend", "bool", "cat", "cuda", "data", "default_generator",
-    "empty", "enable_grad", "evaluate", "filters", "float32", "from_dlpack", "from_numpy", "full", "full_like",
-    "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "load", "manual_seed", "matmul", "models", "nn",
-    "no_grad", "ones", "ones_like", "ops", "optim", "rand", "randn", "save", "seed", "set_flush_denormal", "set_grad_enabled",
-    "set_num_threads", "stack", "summary", "tensor", "train", "where", "zeros", "zeros_like",
-    "are_deterministic_algorithms_enabled", "use_deterministic_algorithms",
+    "Generator", "Tensor", "__version__", "arange", "are_deterministic_algorithms_enabled", "backend", "bool", "cat",
+    "cuda", "data", "default_generator", "empty", "enable_grad", "evaluate", "filters", "float32", "from_dlpack",
+    "from_numpy", "full", "full_like", "fuse", "get_num_threads", "initial_seed", "int64", "is_grad_enabled", "load",
+    "manual_seed", "matmul", "models", "nn", "no_grad", "ones", "ones_like", "onnx", "ops", "optim", "rand", "randn",
+    "save", "seed", "set_flush_denormal", "set_grad_enabled", "set_num_threads", "stack", "summary", "tensor", "train",
+    "transfer", "use_deterministic_algorithms", "where", "zeros", "zeros_like",
 ]

@@ -242,6 +242,33 @@ def _viz(args) -> int:
     return 0
 
 
+def _native_input_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) a zoo model is built for: LeNet-5 32x32 and vgg_small 28x28 gray, the CIFAR ResNets
+    32x32, Inception v3 299x299, the ImageNet rest 224x224."""
+    name = name.lower()
+    if name.startswith("lenet"):
+        return (1, 32, 32)
+    if name == "vgg_small":
+        return (1, 28, 28)
+    if name in ("resnet8", "resnet20", "resnet32", "resnet44", "resnet56"):
+        return (3, 32, 32)
+    return (3, 299, 299) if name == "inception_v3" else (3, 224, 224)
+
+
+def _summary(args) -> int:
+    from . import models
+    from .summary import summary
+    if args.model.lower() not in models.list_models():
+        print(f"fastcnn summary: error: unknown model {args.model!r}; choose from {', '.join(models.list_models())}",
+              file=sys.stderr)
+        return 2
+    kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    model = _build_model(args.model.lower(), **kwargs)
+    shape = tuple(args.input_shape) if args.input_shape else _native_input_shape(args.model)
+    summary(model, shape, depth=args.depth)
+    return 0
+
+
 def _bench(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise CliError(f"--threads must be >= 1, got {args.threads}")
@@ -363,6 +390,14 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--layer", required=True)
     v.add_argument("--out", help="PNG path (default feature_maps_LAYER.png)")
     v.set_defaults(run=_viz)
+
+    s = commands.add_parser("summary", help="per-layer table of a zoo model: shapes, parameters, mult-adds")
+    s.add_argument("model", help="a zoo model name, e.g. resnet18")
+    s.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"),
+                   help="input size (default: the model's native size)")
+    s.add_argument("--num-classes", type=int, help="classifier outputs (default: the model's)")
+    s.add_argument("--depth", type=int, help="show nested layers down to this depth (default: all)")
+    s.set_defaults(run=_summary)
 
     b = commands.add_parser("bench", help="benchmark the kernels and models against NumPy and PyTorch")
     size = b.add_mutually_exclusive_group()
