@@ -174,7 +174,16 @@ VECTOR_CASES = [
 ]
 
 MAX_CASES = random_cases(1, 18, dilation=True) + VECTOR_CASES
-AVG_CASES = random_cases(2, 18, dilation=False) + [c[:4] + ((1, 1),) + c[5:] for c in VECTOR_CASES]
+# Windows tiling the input (kernel == stride, no padding: the backward's fast path), with odd
+# sizes leaving uncovered rows/columns, and a ceil_mode one that does not tile.
+TILED_AVG_CASES = [
+    ((2, 3, 9, 8), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
+    ((1, 2, 7, 10), (3, 2), (3, 2), (0, 0), (1, 1), False, False),
+    ((3, 1, 6, 6), (2, 2), (2, 2), (0, 0), (1, 1), True, True),
+    ((2, 2, 5, 5), (2, 2), (2, 2), (0, 0), (1, 1), True, True),
+]
+AVG_CASES = (random_cases(2, 18, dilation=False) + [c[:4] + ((1, 1),) + c[5:] for c in VECTOR_CASES]
+             + TILED_AVG_CASES)
 
 
 def case_id(case):
