@@ -291,6 +291,10 @@ def test_heuristic_choices():
     assert ops.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1), stride=2) == "im2col"
     assert ops.conv2d_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4) == "im2col"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
+    assert ops.conv2d_algorithm((1, 256, 14, 14), (256, 256, 3, 3), padding=1) == "winograd"  # 49 tiles, 4 MiB
+    assert ops.conv2d_algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 16 tiles
+    assert ops.conv2d_algorithm((4, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 16 MiB of filters
+    assert ops.conv2d_algorithm((16, 512, 7, 7), (512, 512, 3, 3), padding=1) == "winograd"  # 256 tiles
     assert ops.conv2d_algorithm((8, 3, 56, 56), (64, 3, 3, 3), padding=1) == "im2col"  # too few channels
     assert ops.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"  # LeNet's conv2
     assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "im2col"  # LeNet's conv1: lanes would idle

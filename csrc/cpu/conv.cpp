@@ -110,18 +110,30 @@ bool conv2d_algorithm_supports(ConvAlgorithm algorithm, const Conv2dParams& p) {
 
 // The heuristic, in order: depthwise filters run directly (a GEMM per channel would have
 // one row); 1x1 convolutions are already GEMMs; 3x3 stride-1 layers with enough channels
-// to amortize the tile transforms use Winograd (2.25x fewer multiplies: measured 1.3-1.6x
-// faster than im2col from 64 to 512 channels at 56x56 to 14x14, on par at 7x7; with
-// fewer than 16 channels the transforms dominate); layers with 9 to 16 output channels
-// (one full vector block) run directly (LeNet's conv2: 1.3x faster than im2col, whose
+// and output tiles to amortize the transforms use Winograd (2.25x fewer multiplies:
+// 1.3-1.6x faster than im2col from 64 to 512 channels; with fewer than 16 channels the
+// tile transforms dominate, see winograd_pays for the tiles); layers with 9 to 16 output
+// channels (one full vector block) run directly (LeNet's conv2: 2.7x faster than im2col, whose
 // unfolding feeds only 16 multiply-adds per float written; with 8 or fewer channels
 // too many lanes idle, with more im2col's GEMM wins); everything else unfolds (im2col).
+// Winograd also needs enough 2x2 output tiles over the batch to amortize transforming the
+// filters (16 floats per filter pair, every call): at batch 1, ResNet's 7x7 layers (16
+// tiles, 512 channels) ran 0.54x im2col's speed, and 0.85x at batch 4 (64 tiles), whose
+// 16 MiB of transformed filters no longer stay in cache; 14x14 with 256 channels (49
+// tiles, 4 MiB) still ran 1.34x faster, and every layer with 128+ tiles 1.3-1.6x.
+bool winograd_pays(const Conv2dParams& p) {
+  const int64_t tiles = p.batch * ((p.out_h() + 1) / 2) * ((p.out_w() + 1) / 2);
+  const int64_t transformed_filter_bytes = 64 * p.out_channels * p.in_channels;
+  return tiles >= 128 || (tiles >= 32 && transformed_filter_bytes <= (int64_t(8) << 20));
+}
+
 ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p) {
   constexpr int64_t kWinogradMinChannels = 16;
   if (is_depthwise(p)) return ConvAlgorithm::Depthwise;
   if (is_pointwise(p)) return ConvAlgorithm::Gemm1x1;
   if (p.groups == 1 && p.out_channels > 8 && p.out_channels <= 16) return ConvAlgorithm::Direct;
-  if (is_winograd_3x3(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels) {
+  if (is_winograd_3x3(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels &&
+      winograd_pays(p)) {
     return ConvAlgorithm::Winograd;
   }
   return ConvAlgorithm::Im2col;
