@@ -1,9 +1,8 @@
 // Direct convolution, weight gradient (see conv_direct.h): grad_w[k][c][r][s] is the sum
 // over images and output pixels of grad_y[n][k][oh][ow] * x[n][c][oh*sh + r*dh][ow*sw + s*dw].
 // The driver lays grad_y out pixel-major per 16-channel block, pads the images when the
-// layer pads, then gives each thread whole (6-tap group, channel block) items. Each item
-// sums over every pixel of every image in one fixed order, so the result is the same bits
-// for any thread count, with no partial sums to combine.
+// layer pads, then gives the threads (image chunk, 6-tap group, channel block) items; the
+// chunks' sums are combined in a fixed order, so the bits do not depend on the thread count.
 #include <algorithm>
 #include <vector>
 
@@ -33,6 +32,8 @@ void weight_tile_ref(const WeightTileArgs& t) {
 
 using direct::kChannels;
 using direct::kTaps;
+
+constexpr int64_t kChunkImages = 8;  // images summed per work item before the chunks are combined
 
 void conv2d_direct_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
   direct::WeightTileFn tile = direct::weight_tile_ref;
@@ -77,31 +78,42 @@ void conv2d_direct_backward_weight(const Conv2dParams& p, const float* x, const 
     offsets[static_cast<size_t>(tap)] = (c * rows + r * p.dilation_h) * cols + s * p.dilation_w;
   }
 
-  // Images outermost, so one image's gy and pixels stay in cache while all of this thread's
-  // items pass over them; each item still sums the images in order 0, 1, ...
-  const int64_t items = tap_groups * blocks;
+  // Work items are (image chunk, tap group, channel block): chunks of kChunkImages images
+  // give 2 threads enough items even for LeNet's conv1 (5 tap groups). Each item sums its
+  // images in order; the chunks' sums are then added in chunk order. Neither depends on
+  // the thread count, so neither do the bits. Items run chunk-major with images outermost,
+  // so one image's gy and pixels stay in cache while the thread's items pass over them.
+  const int64_t per_chunk = tap_groups * blocks, chunks = (p.batch + kChunkImages - 1) / kChunkImages;
+  const int64_t items = chunks * per_chunk;
   std::vector<float> sums(static_cast<size_t>(items * kTaps * kChannels), 0.0f);
   detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, items)), [&](int tid, int team) {
     const int64_t first = items * tid / team, last = items * (tid + 1) / team;
-    for (int64_t n = 0; n < p.batch; ++n) {
-      for (int64_t item = first; item < last; ++item) {
-        const int64_t group = item % tap_groups, block = item / tap_groups;
-        direct::WeightTileArgs args{images + n * C * rows * cols, offsets.data() + group * kTaps,
-                                    gy.data() + (n * blocks + block) * pixels * kChannels, out_h, out_w,
-                                    p.stride_h * cols, p.stride_w, sums.data() + item * kTaps * kChannels};
-        tile(args);
-      }
-    }
-    for (int64_t item = first; item < last; ++item) {
-      const int64_t group = item % tap_groups, k0 = item / tap_groups * kChannels;
-      const float* acc = sums.data() + item * kTaps * kChannels;
-      for (int64_t t = 0; t < kTaps && group * kTaps + t < taps; ++t) {
-        for (int64_t k = k0; k < std::min(K, k0 + kChannels); ++k) {
-          grad_w[k * taps + group * kTaps + t] = acc[t * kChannels + k - k0];
+    for (int64_t chunk = first / per_chunk; chunk * per_chunk < last; ++chunk) {
+      const int64_t begin = std::max(first, chunk * per_chunk), end = std::min(last, (chunk + 1) * per_chunk);
+      for (int64_t n = chunk * kChunkImages; n < std::min(p.batch, (chunk + 1) * kChunkImages); ++n) {
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t group = item % per_chunk % tap_groups, block = item % per_chunk / tap_groups;
+          direct::WeightTileArgs args{images + n * C * rows * cols, offsets.data() + group * kTaps,
+                                      gy.data() + (n * blocks + block) * pixels * kChannels, out_h, out_w,
+                                      p.stride_h * cols, p.stride_w, sums.data() + item * kTaps * kChannels};
+          tile(args);
         }
       }
     }
   });
+  for (int64_t j = 0; j < per_chunk; ++j) {
+    const int64_t group = j % tap_groups, k0 = j / tap_groups * kChannels;
+    float* acc = sums.data() + j * kTaps * kChannels;  // chunk 0's sums, then the others added in order
+    for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+      const float* more = sums.data() + (chunk * per_chunk + j) * kTaps * kChannels;
+      for (int64_t i = 0; i < kTaps * kChannels; ++i) acc[i] += more[i];
+    }
+    for (int64_t t = 0; t < kTaps && group * kTaps + t < taps; ++t) {
+      for (int64_t k = k0; k < std::min(K, k0 + kChannels); ++k) {
+        grad_w[k * taps + group * kTaps + t] = acc[t * kChannels + k - k0];
+      }
+    }
+  }
 }
 
 }  // namespace fastcnn::cpu
