@@ -201,6 +201,14 @@ def test_direct_on_lenet_shapes_and_channel_blocks(x_shape, w_shape, kernel_path
     check_conv(x_shape, w_shape, algorithm="direct")
 
 
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,dilation", [
+    ((11, 3, 9, 9), (20, 3, 3, 3), 2, 1, 1),   # 2 chunks of images (the last partial), 2 channel blocks, padded
+    ((9, 2, 10, 8), (7, 2, 3, 2), 1, 2, 2),    # dilated, padding wider than half the kernel
+])
+def test_direct_weight_gradient_over_image_chunks(x_shape, w_shape, stride, padding, dilation, kernel_path, threads):
+    check_conv(x_shape, w_shape, stride, padding, dilation, algorithm="direct")
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_fused_relu_forward_and_backward(algorithm, kernel_path):
     shapes = {"gemm1x1": ((2, 4, 6, 6), (5, 4, 1, 1), 0, 1), "im2col": ((2, 4, 6, 6), (5, 4, 3, 3), 1, 1),

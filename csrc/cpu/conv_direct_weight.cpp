@@ -9,6 +9,7 @@
 #include "common/parallel.h"
 #include "cpu/conv_direct.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/conv_util.h"
 #include "fastcnn/runtime.h"
 
 namespace fastcnn::cpu {
@@ -45,31 +46,9 @@ void conv2d_direct_backward_weight(const Conv2dParams& p, const float* x, const 
   const int64_t blocks = (K + kChannels - 1) / kChannels, tap_groups = (taps + kTaps - 1) / kTaps;
   const int threads = get_num_threads();
 
-  // gy[n][block][pixel][lane] = grad_y[n][block * 16 + lane][pixel], zero past K.
-  std::vector<float> gy(static_cast<size_t>(p.batch * blocks * pixels * kChannels), 0.0f);
-  detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, p.batch)), [&](int tid, int team) {
-    for (int64_t n = p.batch * tid / team; n < p.batch * (tid + 1) / team; ++n) {
-      for (int64_t k = 0; k < K; ++k) {
-        const float* src = grad_y + (n * K + k) * pixels;
-        float* dst = gy.data() + ((n * blocks + k / kChannels) * pixels) * kChannels + k % kChannels;
-        for (int64_t i = 0; i < pixels; ++i) dst[i * kChannels] = src[i];
-      }
-    }
-  });
-
-  // A padded copy of the batch when the layer pads; the unpadded input otherwise.
   const bool padded = p.pad_top || p.pad_bottom || p.pad_left || p.pad_right;
   const int64_t rows = p.in_h + p.pad_top + p.pad_bottom, cols = p.in_w + p.pad_left + p.pad_right;
-  std::vector<float> padded_input(padded ? static_cast<size_t>(p.batch * C * rows * cols) : 0, 0.0f);
-  if (padded) {
-    for (int64_t plane = 0; plane < p.batch * C; ++plane) {
-      for (int64_t ih = 0; ih < p.in_h; ++ih) {
-        const float* src = x + (plane * p.in_h + ih) * p.in_w;
-        std::copy(src, src + p.in_w, padded_input.data() + (plane * rows + ih + p.pad_top) * cols + p.pad_left);
-      }
-    }
-  }
-  const float* images = padded ? padded_input.data() : x;
+  const int64_t image_floats = C * rows * cols, gy_image_floats = blocks * pixels * kChannels;
 
   // Offsets of every tap (c, r, s) in an image; a last, partial group repeats tap 0.
   std::vector<int64_t> offsets(static_cast<size_t>(tap_groups * kTaps), 0);
@@ -87,14 +66,39 @@ void conv2d_direct_backward_weight(const Conv2dParams& p, const float* x, const 
   const int64_t items = chunks * per_chunk;
   std::vector<float> sums(static_cast<size_t>(items * kTaps * kChannels), 0.0f);
   detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, items)), [&](int tid, int team) {
+    // Per thread, for the chunk at hand: gy[image][block][pixel][lane] = grad_y[n][block * 16 +
+    // lane][pixel] (lanes past K are zero), and the images zero-padded when the layer pads.
+    // A chunk shared by two threads is laid out by both: bounded memory, no barrier.
+    float* gy = conv_util::thread_workspace(
+        static_cast<size_t>(kChunkImages * (gy_image_floats + (padded ? image_floats : 0))));
+    float* padded_images = gy + kChunkImages * gy_image_floats;
     const int64_t first = items * tid / team, last = items * (tid + 1) / team;
     for (int64_t chunk = first / per_chunk; chunk * per_chunk < last; ++chunk) {
       const int64_t begin = std::max(first, chunk * per_chunk), end = std::min(last, (chunk + 1) * per_chunk);
-      for (int64_t n = chunk * kChunkImages; n < std::min(p.batch, (chunk + 1) * kChunkImages); ++n) {
+      const int64_t n0 = chunk * kChunkImages, n1 = std::min(p.batch, n0 + kChunkImages);
+      if (K % kChannels) std::fill(gy, gy + (n1 - n0) * gy_image_floats, 0.0f);
+      for (int64_t n = n0; n < n1; ++n) {
+        for (int64_t k = 0; k < K; ++k) {
+          const float* src = grad_y + (n * K + k) * pixels;
+          float* dst = gy + (n - n0) * gy_image_floats + (k / kChannels) * pixels * kChannels + k % kChannels;
+          for (int64_t i = 0; i < pixels; ++i) dst[i * kChannels] = src[i];
+        }
+        if (!padded) continue;
+        float* image = padded_images + (n - n0) * image_floats;
+        std::fill(image, image + image_floats, 0.0f);
+        for (int64_t plane = 0; plane < C; ++plane) {
+          for (int64_t ih = 0; ih < p.in_h; ++ih) {
+            const float* src = x + ((n * C + plane) * p.in_h + ih) * p.in_w;
+            std::copy(src, src + p.in_w, image + (plane * rows + ih + p.pad_top) * cols + p.pad_left);
+          }
+        }
+      }
+      for (int64_t n = n0; n < n1; ++n) {
+        const float* image = padded ? padded_images + (n - n0) * image_floats : x + n * image_floats;
         for (int64_t item = begin; item < end; ++item) {
           const int64_t group = item % per_chunk % tap_groups, block = item % per_chunk / tap_groups;
-          direct::WeightTileArgs args{images + n * C * rows * cols, offsets.data() + group * kTaps,
-                                      gy.data() + (n * blocks + block) * pixels * kChannels, out_h, out_w,
+          direct::WeightTileArgs args{image, offsets.data() + group * kTaps,
+                                      gy + (n - n0) * gy_image_floats + block * pixels * kChannels, out_h, out_w,
                                       p.stride_h * cols, p.stride_w, sums.data() + item * kTaps * kChannels};
           tile(args);
         }
