@@ -170,6 +170,12 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   conv2d_check(p);
   ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_weight");
   if (chosen == ConvAlgorithm::Winograd) chosen = ConvAlgorithm::Im2col;
+  // With at most 16 output channels (one vector block) the direct weight gradient beat
+  // im2col's at every layer measured, 1.4-2.9x, also where the forward pass unfolds
+  // (LeNet's conv1: 657 -> 408 us at 2 threads).
+  if (algorithm == ConvAlgorithm::Auto && chosen == ConvAlgorithm::Im2col && p.groups == 1 && p.out_channels <= 16) {
+    chosen = ConvAlgorithm::Direct;
+  }
   const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
   if (p.batch == 0) {
     std::fill(grad_w, grad_w + weight_size, 0.0f);
