@@ -48,8 +48,8 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if a2.shape[-1] != b2.shape[-2]:
         raise ValueError(f"matmul: inner dimensions differ, a {a.shape} @ b {b.shape}")
     m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
-    try:
-        batch_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+    try:  # matrices need no broadcast (a few microseconds per call)
+        batch_shape = () if a2.ndim == b2.ndim == 2 else np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dimensions do not broadcast, a {a.shape} @ b {b.shape}") from None
 
