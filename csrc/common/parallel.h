@@ -4,6 +4,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <exception>
 
 #include "fastcnn/runtime.h"
@@ -66,6 +68,20 @@ void parallel_region(int threads, const Body& body) {
     }
   }
   if (error) std::rethrow_exception(error);
+}
+
+// Runs body(begin, end) over [0, n) in contiguous ranges, one per thread, with boundaries at
+// multiples of 16 elements (no two threads write one cache line of float output); a thread
+// for each min_per_thread elements, at most get_num_threads(). For elementwise kernels.
+template <class Body>
+void parallel_ranges(int64_t n, int64_t min_per_thread, const Body& body) {
+  const int threads =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), n / min_per_thread)));
+  parallel_region(threads, [&](int tid, int team) {
+    const int64_t chunks = (n + 15) / 16;
+    const int64_t begin = std::min(n, chunks * tid / team * 16), end = std::min(n, chunks * (tid + 1) / team * 16);
+    if (begin < end) body(begin, end);
+  });
 }
 
 }  // namespace fastcnn::detail

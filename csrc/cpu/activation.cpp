@@ -121,20 +121,6 @@ void backward_range(Activation act, const float* g, const float* s, float* out, 
   }
 }
 
-// Runs body(begin, end) over [0, n) split in contiguous ranges (multiples of 16 elements,
-// so no two threads share a cache line of the output).
-template <class Body>
-void split(int64_t n, const Body& body) {
-  const int threads = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), n / kMinElementsPerThread)));
-  detail::parallel_region(threads, [&](int tid, int team) {
-    const int64_t chunks = (n + 15) / 16;
-    const int64_t begin = std::min(n, chunks * tid / team * 16);
-    const int64_t end = std::min(n, chunks * (tid + 1) / team * 16);
-    if (begin < end) body(begin, end);
-  });
-}
-
 void check_act(Activation act, const char* op) {
   FASTCNN_CHECK(act == Activation::Relu || act == Activation::LeakyRelu || act == Activation::Tanh ||
                     act == Activation::Sigmoid,
@@ -148,7 +134,8 @@ void activation_forward(Activation act, const float* x, float* y, int64_t n, flo
   FASTCNN_CHECK(n >= 0, "activation_forward: n must be >= 0, got ", n);
   if (n == 0) return;
   FASTCNN_CHECK(x && y, "activation_forward: null pointer");
-  split(n, [&](int64_t b, int64_t e) { forward_range(act, x + b, y + b, e - b, negative_slope); });
+  detail::parallel_ranges(n, kMinElementsPerThread,
+                          [&](int64_t b, int64_t e) { forward_range(act, x + b, y + b, e - b, negative_slope); });
 }
 
 void activation_backward(Activation act, const float* grad_out, const float* saved, float* grad_in, int64_t n,
@@ -157,7 +144,7 @@ void activation_backward(Activation act, const float* grad_out, const float* sav
   FASTCNN_CHECK(n >= 0, "activation_backward: n must be >= 0, got ", n);
   if (n == 0) return;
   FASTCNN_CHECK(grad_out && saved && grad_in, "activation_backward: null pointer");
-  split(n, [&](int64_t b, int64_t e) {
+  detail::parallel_ranges(n, kMinElementsPerThread, [&](int64_t b, int64_t e) {
     backward_range(act, grad_out + b, saved + b, grad_in + b, e - b, negative_slope);
   });
 }

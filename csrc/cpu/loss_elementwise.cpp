@@ -21,18 +21,6 @@ namespace {
 
 constexpr int64_t kMinElementsPerThread = 64 * 1024;
 
-// body(begin, end) over contiguous ranges of [0, n).
-template <class Body>
-void split(int64_t n, const Body& body) {
-  const int threads = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), n / kMinElementsPerThread)));
-  detail::parallel_region(threads, [&](int tid, int team) {
-    const int64_t chunks = (n + 15) / 16;
-    const int64_t begin = std::min(n, chunks * tid / team * 16), end = std::min(n, chunks * (tid + 1) / team * 16);
-    if (begin < end) body(begin, end);
-  });
-}
-
 void check(int64_t n, Reduction r, const char* op) {
   FASTCNN_CHECK(n >= 0, op, ": n must be >= 0, got ", n);
   FASTCNN_CHECK(r == Reduction::None || r == Reduction::Mean || r == Reduction::Sum, op, ": unknown reduction");
@@ -42,11 +30,11 @@ void check(int64_t n, Reduction r, const char* op) {
 template <class Fill>
 void forward(int64_t n, Reduction r, float* loss, const Fill& fill) {
   if (r == Reduction::None) {
-    split(n, [&](int64_t b, int64_t e) { fill(b, e, loss); });
+    detail::parallel_ranges(n, kMinElementsPerThread, [&](int64_t b, int64_t e) { fill(b, e, loss); });
     return;
   }
   std::vector<float> values(static_cast<size_t>(n));
-  split(n, [&](int64_t b, int64_t e) { fill(b, e, values.data()); });
+  detail::parallel_ranges(n, kMinElementsPerThread, [&](int64_t b, int64_t e) { fill(b, e, values.data()); });
   const double s = deterministic_sum(values.data(), n);
   loss[0] = static_cast<float>(r == Reduction::Sum ? s : s / static_cast<double>(n));  // mean of 0: NaN
 }
@@ -77,7 +65,7 @@ void mse_loss_forward(const float* x, const float* y, int64_t n, Reduction r, fl
 void mse_loss_backward(const float* grad, const float* x, const float* y, int64_t n, Reduction r, float* grad_in) {
   check(n, r, "mse_loss_backward");
   const float s = reduced_scale(grad, r, n);
-  split(n, [&](int64_t b, int64_t e) {
+  detail::parallel_ranges(n, kMinElementsPerThread, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) grad_in[i] = 2.0f * (x[i] - y[i]) * scale_of(grad, r, s, i);
   });
 }
@@ -99,7 +87,7 @@ void bce_with_logits_backward(const float* grad, const float* x, const float* y,
                               const float* pos_weight, int64_t n, Reduction r, float* grad_in) {
   check(n, r, "binary_cross_entropy_with_logits_backward");
   const float s = reduced_scale(grad, r, n);
-  split(n, [&](int64_t b, int64_t e) {
+  detail::parallel_ranges(n, kMinElementsPerThread, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const float ex = std::exp(-std::fabs(x[i]));
       const float sig_neg = x[i] >= 0.0f ? ex / (1.0f + ex) : 1.0f / (1.0f + ex);  // sigmoid(-x)

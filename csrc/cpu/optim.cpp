@@ -18,23 +18,8 @@ namespace fastcnn::cpu {
 
 namespace {
 
-constexpr int64_t kMinParallelElements = 256 * 1024;
+// Threads only for n >= 2 * kMinElementsPerThread (256K).
 constexpr int64_t kMinElementsPerThread = 128 * 1024;
-
-// Runs body(begin, end) over [0, n), on several threads only for large n.
-template <class Body>
-void for_ranges(int64_t n, const Body& body) {
-  int threads = 1;
-  if (n >= kMinParallelElements) {
-    threads = static_cast<int>(std::min<int64_t>(get_num_threads(), n / kMinElementsPerThread));
-  }
-  detail::parallel_region(threads, [&](int tid, int team) {
-    const int64_t chunk = (n + team - 1) / team;
-    const int64_t per = (chunk + 15) / 16 * 16;  // 64-byte aligned boundaries between threads
-    const int64_t begin = std::min<int64_t>(n, per * tid), end = std::min<int64_t>(n, begin + per);
-    if (begin < end) body(begin, end);
-  });
-}
 
 // Calls f with the bools as std::integral_constants (compile-time options).
 template <class F>
@@ -66,7 +51,8 @@ void sgd_step(float* param, const float* grad, float* buf, int64_t n, const SgdP
   const float wd = static_cast<float>(p.weight_decay), mom = static_cast<float>(p.momentum);
   const float keep = static_cast<float>(1.0 - p.dampening), neg_lr = static_cast<float>(-p.lr);
   with_flags([&](auto decay, auto use_momentum, auto first, auto nesterov) {
-    for_ranges(n, [=](int64_t begin, int64_t end) {  // by value: stores cannot alias the scalars
+    // By value: stores cannot alias the scalars.
+    detail::parallel_ranges(n, kMinElementsPerThread, [=](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         float g = sign * grad[i];
         if constexpr (decay) g = g + wd * param[i];
@@ -108,7 +94,8 @@ void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_s
   const float one_minus_beta2 = static_cast<float>(1.0 - p.beta2);
   const bool low1 = w1 < 0.5f;
   with_flags([&](auto coupled_decay, auto amsgrad) {
-    for_ranges(n, [=](int64_t begin, int64_t end) {  // by value: stores cannot alias the scalars
+    // By value: stores cannot alias the scalars.
+    detail::parallel_ranges(n, kMinElementsPerThread, [=](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         const float x = param[i] * shrink;
         float g = sign * grad[i];
@@ -140,7 +127,8 @@ void rmsprop_step(float* param, const float* grad, float* square_avg, float* gra
   const float mom = static_cast<float>(p.momentum), neg_lr = static_cast<float>(-p.lr);
   const bool low = one_minus_alpha < 0.5f;
   with_flags([&](auto decay, auto centered, auto use_momentum) {
-    for_ranges(n, [=](int64_t begin, int64_t end) {  // by value: stores cannot alias the scalars
+    // By value: stores cannot alias the scalars.
+    detail::parallel_ranges(n, kMinElementsPerThread, [=](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         float g = sign * grad[i];
         if constexpr (decay) g = g + wd * param[i];
