@@ -42,6 +42,16 @@ inline void share(int64_t total, int tid, int team, int64_t* begin, int64_t* end
   *end = total * (tid + 1) / team;
 }
 
+// Runs row(r) for each of `rows` rows of `inner` floats, contiguous shares per thread.
+template <class Row>
+void for_each_row(int64_t rows, int64_t inner, const Row& row) {
+  detail::parallel_region(threads_for(rows * inner, rows), [&](int tid, int team) {
+    int64_t begin, end;
+    share(rows, tid, team, &begin, &end);
+    for (int64_t r = begin; r < end; ++r) row(r);
+  });
+}
+
 enum class Reduce { Sum, Dev, Grad };
 
 // Per-channel s1[c], s2[c] of the chosen reduction over (N, inner). `a` is x (Sum, Dev) or
@@ -53,18 +63,14 @@ void channel_reduce(Reduce kind, int64_t n, int64_t c, int64_t inner, const floa
     const BnRowKernels& k = row_kernels();
     const int64_t rows = n * c;
     std::vector<double> part1(static_cast<size_t>(rows)), part2(static_cast<size_t>(rows));
-    detail::parallel_region(threads_for(total, rows), [&](int tid, int team) {
-      int64_t begin, end;
-      share(rows, tid, team, &begin, &end);
-      for (int64_t r = begin; r < end; ++r) {
-        const int64_t ch = r % c;
-        const float* ra = a + r * inner;
-        double* p1 = &part1[static_cast<size_t>(r)];
-        double* p2 = &part2[static_cast<size_t>(r)];
-        if (kind == Reduce::Sum) k.sum(ra, inner, p1), *p2 = 0.0;
-        if (kind == Reduce::Dev) k.dev(ra, inner, m[ch], p1, p2);
-        if (kind == Reduce::Grad) k.grad(ra, b + r * inner, inner, m[ch], p1, p2);
-      }
+    for_each_row(rows, inner, [&](int64_t r) {
+      const int64_t ch = r % c;
+      const float* ra = a + r * inner;
+      double* p1 = &part1[static_cast<size_t>(r)];
+      double* p2 = &part2[static_cast<size_t>(r)];
+      if (kind == Reduce::Sum) k.sum(ra, inner, p1), *p2 = 0.0;
+      if (kind == Reduce::Dev) k.dev(ra, inner, m[ch], p1, p2);
+      if (kind == Reduce::Grad) k.grad(ra, b + r * inner, inner, m[ch], p1, p2);
     });
     for (int64_t ch = 0; ch < c; ++ch) {
       double t1 = 0.0, t2 = 0.0;
@@ -166,14 +172,9 @@ void batch_norm_forward(const BatchNormParams& p) {
   }
   if (count == 0) return;
   const BnRowKernels& k = row_kernels();
-  const int64_t rows = n * c;
-  detail::parallel_region(threads_for(rows * inner, rows), [&](int tid, int team) {
-    int64_t begin, end;
-    share(rows, tid, team, &begin, &end);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t ch = r % c;
-      k.apply(p.x + r * inner, p.out + r * inner, inner, p.save_mean[ch], scale[ch], shift[ch]);
-    }
+  for_each_row(n * c, inner, [&](int64_t r) {
+    const int64_t ch = r % c;
+    k.apply(p.x + r * inner, p.out + r * inner, inner, p.save_mean[ch], scale[ch], shift[ch]);
   });
 }
 
@@ -209,16 +210,10 @@ void batch_norm_backward(const BatchNormBackwardParams& p) {
   }
   if (count == 0) return;
   const BnRowKernels& k = row_kernels();
-  const int64_t rows = n * c;
-  detail::parallel_region(threads_for(rows * inner, rows), [&](int tid, int team) {
-    int64_t begin, end;
-    share(rows, tid, team, &begin, &end);
-    for (int64_t r = begin; r < end; ++r) {
-      const int64_t ch = r % c;
-      const float* x = p.training ? p.x + r * inner : nullptr;
-      k.apply_bwd(p.grad_out + r * inner, x, p.grad_input + r * inner, inner, p.save_mean[ch], ca[ch], cb[ch],
-                  cc[ch]);
-    }
+  for_each_row(n * c, inner, [&](int64_t r) {
+    const int64_t ch = r % c;
+    const float* x = p.training ? p.x + r * inner : nullptr;
+    k.apply_bwd(p.grad_out + r * inner, x, p.grad_input + r * inner, inner, p.save_mean[ch], ca[ch], cb[ch], cc[ch]);
   });
 }
 
