@@ -2,10 +2,6 @@
 with torchvision's random weights loaded (strict), training-mode outputs, native-size forwards and
 small-input backwards; the models without a torchvision twin against published parameter counts."""
 
-import importlib
-import importlib.util
-import sys
-import types
 import warnings
 
 import numpy as np
@@ -13,33 +9,15 @@ import pytest
 
 import fastcnn
 from fastcnn import models
+from fastcnn.bench._deps import import_torchvision_models
 
 torch = pytest.importorskip("torch")
-
-
-def _torchvision_models():
-    """torchvision.models; the PyPI torchvision wheel here is a CUDA build whose _C extension cannot load
-    against CPU torch, which breaks `import torchvision` (operator registration), not the models. Then
-    import torchvision.models under a bare package stub."""
-    try:
-        import torchvision.models as tvm
-        return tvm
-    except ImportError:
-        raise
-    except (RuntimeError, OSError):
-        for k in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
-            del sys.modules[k]
-    spec = importlib.util.find_spec("torchvision")
-    pkg = types.ModuleType("torchvision")
-    pkg.__path__ = list(spec.submodule_search_locations)
-    sys.modules["torchvision"] = pkg
-    return importlib.import_module("torchvision.models")
 
 
 try:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tvm = _torchvision_models()
+        tvm = import_torchvision_models()  # torchvision.models, under a stub if need be
 except ImportError:
     tvm = None
 needs_tv = pytest.mark.skipif(tvm is None, reason="torchvision not installed")

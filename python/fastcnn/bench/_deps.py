@@ -27,10 +27,26 @@ def optional_torch():
     return _cache["torch"]
 
 
+def import_torchvision_models():
+    """torchvision.models; ImportError without torchvision. The PyPI torchvision wheel may be a
+    CUDA build whose _C cannot load against CPU torch, which breaks `import torchvision`
+    (operator registration), not the model definitions: then they are imported under a bare
+    package stub."""
+    try:
+        import torchvision.models as tvm
+        return tvm
+    except (RuntimeError, OSError):
+        for k in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
+            del sys.modules[k]
+    spec = importlib.util.find_spec("torchvision")
+    pkg = types.ModuleType("torchvision")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    sys.modules["torchvision"] = pkg
+    return importlib.import_module("torchvision.models")
+
+
 def optional_torchvision_models():
-    """torchvision.models, or None. The PyPI torchvision wheel may be a CUDA build whose _C cannot
-    load against CPU torch; the model definitions do not need it, so import them under a bare
-    package stub then."""
+    """torchvision.models, or None when torch or torchvision is missing or fails to import."""
     if "tvm" in _cache:
         return _cache["tvm"]
     tvm = None
@@ -38,17 +54,8 @@ def optional_torchvision_models():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                try:
-                    import torchvision.models as tvm
-                except (RuntimeError, OSError):
-                    for k in [k for k in sys.modules if k == "torchvision" or k.startswith("torchvision.")]:
-                        del sys.modules[k]
-                    spec = importlib.util.find_spec("torchvision")
-                    pkg = types.ModuleType("torchvision")
-                    pkg.__path__ = list(spec.submodule_search_locations)
-                    sys.modules["torchvision"] = pkg
-                    tvm = importlib.import_module("torchvision.models")
-        except Exception:  # noqa: BLE001
+                tvm = import_torchvision_models()
+        except Exception:  # noqa: BLE001 - a broken install counts as absent
             tvm = None
     _cache["tvm"] = tvm
     return tvm
