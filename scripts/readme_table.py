@@ -10,15 +10,11 @@ from __future__ import annotations
 import json
 import sys
 
+from fastcnn.bench.report import fmt_time as _fmt_time
+
 
 def fmt_time(seconds):
-    if seconds is None:
-        return "-"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} µs"
+    return _fmt_time(seconds, micro="µs")
 
 
 def table(payload: dict) -> str:

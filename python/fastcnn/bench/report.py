@@ -16,14 +16,15 @@ from ._deps import INSTALL_HINT
 HEADERS = ["case", "fastcnn", "GFLOP/s", "% peak", "numpy", "x numpy", "torch", "x torch", "status"]
 
 
-def fmt_time(seconds) -> str:
+def fmt_time(seconds, micro: str = "us") -> str:
+    """Seconds as s, ms or microseconds (`micro` names the last: "us" in a terminal, "µs" in markdown)."""
     if seconds is None:
         return "-"
     if seconds >= 1:
         return f"{seconds:.2f} s"
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e6:.1f} {micro}"
 
 
 def _median(case, lib):
