@@ -70,13 +70,8 @@ void conv2d_direct_forward(const Conv2dParams& p, const float* x, const float* w
     int64_t channel_stride = p.in_h * p.in_w, row_stride = p.in_w;
     if (padded) {
       float* copy = conv_util::thread_workspace(static_cast<size_t>(padded_floats));
-      std::fill(copy, copy + padded_floats, 0.0f);
-      for (int64_t c = 0; c < C; ++c) {
-        for (int64_t ih = 0; ih < p.in_h; ++ih) {
-          const float* src = image + (c * p.in_h + ih) * p.in_w;
-          std::copy(src, src + p.in_w, copy + (c * padded_h + ih + p.pad_top) * padded_w + p.pad_left);
-        }
-      }
+      conv_util::copy_padded_image(p, image, copy);
+      std::fill(copy + C * padded_h * padded_w, copy + padded_floats, 0.0f);  // the slack
       image = copy, channel_stride = padded_h * padded_w, row_stride = padded_w;
     }
     const int64_t k0 = block * kChannels, k_count = std::min(kChannels, K - k0);

@@ -83,14 +83,8 @@ void conv2d_direct_backward_weight(const Conv2dParams& p, const float* x, const 
           float* dst = gy + (n - n0) * gy_image_floats + (k / kChannels) * pixels * kChannels + k % kChannels;
           for (int64_t i = 0; i < pixels; ++i) dst[i * kChannels] = src[i];
         }
-        if (!padded) continue;
-        float* image = padded_images + (n - n0) * image_floats;
-        std::fill(image, image + image_floats, 0.0f);
-        for (int64_t plane = 0; plane < C; ++plane) {
-          for (int64_t ih = 0; ih < p.in_h; ++ih) {
-            const float* src = x + ((n * C + plane) * p.in_h + ih) * p.in_w;
-            std::copy(src, src + p.in_w, image + (plane * rows + ih + p.pad_top) * cols + p.pad_left);
-          }
+        if (padded) {
+          conv_util::copy_padded_image(p, x + n * C * p.in_h * p.in_w, padded_images + (n - n0) * image_floats);
         }
       }
       for (int64_t n = n0; n < n1; ++n) {
