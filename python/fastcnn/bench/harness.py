@@ -134,7 +134,6 @@ def parse_arguments(doc: str, threads: int, rounds: int, filter_help: str) -> ar
 
 def write_json(path: str, payload: dict) -> None:
     """Writes payload to path atomically: a killed run never leaves half a file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as out:
-        json.dump(payload, out, indent=1)
-    os.replace(tmp, path)
+    # Imported here: the benchmark scripts load this module standalone, before NumPy.
+    from fastcnn._atomic import atomic_write
+    atomic_write(path, json.dumps(payload, indent=1).encode())
