@@ -325,7 +325,7 @@ def test_force_conv_algorithm():
         ops.conv2d(x, w, algorithm="fft")
 
 
-@pytest.mark.parametrize("algorithm", ["winograd", "direct"])
+@pytest.mark.parametrize("algorithm", ["direct"])  # its input gradient
 def test_backward_falls_back_to_im2col_where_an_algorithm_has_none(algorithm):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((1, 2, 6, 6), dtype=np.float32)

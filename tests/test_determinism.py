@@ -84,6 +84,7 @@ CONV_CASES = [
     (8, 8, 16, 16, 3, 1, 1, 2),
     (8, 12, 12, 20, 3, 1, 1, 12),
     (32, 6, 16, 14, 5, 1, 0, 1),
+    (8, 16, 32, 16, 3, 1, 1, 1),  # Winograd, its weight gradient summed in parts
 ]
 
 

@@ -29,6 +29,7 @@ void conv2d_depthwise_backward_weight(const Conv2dParams& p, const float* x, con
 void conv2d_winograd_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
                              float* y);
 void conv2d_winograd_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x);
+void conv2d_winograd_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w);
 
 // conv_direct*.cpp: output channels in vector lanes, forward and weight gradient (groups 1).
 void conv2d_direct_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,

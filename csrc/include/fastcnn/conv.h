@@ -40,9 +40,8 @@ ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p);
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu, float* y,
                     ConvAlgorithm algorithm = ConvAlgorithm::Auto);
 
-// The backward passes run the algorithm asked for where it has one (Winograd has the
-// input gradient, not the weight gradient; Direct the weight gradient, not the input
-// gradient) and im2col otherwise. With Auto, layers of up to 16 output channels (groups 1)
+// The backward passes run the algorithm asked for where it has one (Winograd has both
+// gradients; Direct the weight gradient, not the input gradient) and im2col otherwise. With Auto, layers of up to 16 output channels (groups 1)
 // take Direct's weight gradient even where the forward pass unfolds.
 
 // grad_x (N, C, H, W) = the gradient of sum(grad_y * conv(x, w)) with respect to x.

@@ -3,9 +3,9 @@
 Several algorithms compute each convolution (see csrc/cpu/conv*.cpp): "gemm1x1" (a 1x1
 kernel, stride 1, no padding, as one GEMM), "im2col" (any shape, unfolded block by block),
 "depthwise" (groups == in_channels == out_channels, direct loops), "winograd"
-(F(2x2, 3x3), forward and input gradient) and "direct" (output channels in vector
-lanes, for few output channels; forward only). Backward passes use im2col where the
-algorithm has none of its own. "auto" lets `conv2d_algorithm` choose per shape; pass
+(F(2x2, 3x3), forward and both gradients) and "direct" (output channels in vector
+lanes, for few output channels; forward and weight gradient). Backward passes use
+im2col where the algorithm has none of its own. "auto" lets `conv2d_algorithm` choose per shape; pass
 ``algorithm=`` or use ``with force_conv_algorithm(name):`` to pick one for testing.
 """
 
