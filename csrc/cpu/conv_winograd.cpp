@@ -158,30 +158,31 @@ void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in
 
   conv_util::for_each_item(items, [&](int64_t item, int gemm_threads) {
     const int64_t row0 = item * rows_per_item, row1 = std::min(rows, row0 + rows_per_item);
-    const int64_t tiles = (row1 - row0) * tiles_w;
-    float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (C + K) * tiles));
-    float* m = v + 16 * C * tiles;
+    const int64_t tiles = (row1 - row0) * tiles_w, ld = winograd::padded_stride(tiles);
+    const int64_t v_stride = winograd::padded_stride(C * ld), m_stride = winograd::padded_stride(K * ld);
+    float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (v_stride + m_stride)));
+    float* m = v + 16 * v_stride;
     auto tile_row = [&](int64_t global_row) {
       return TileRow{in_h, in_w, out_h, out_w, tiles_w, global_row % tiles_h, pad_top, pad_left};
     };
     for (int64_t c = 0; c < C; ++c) {  // V[xi][c][t]
       for (int64_t r = row0; r < row1; ++r) {
         const float* plane = x + (r / tiles_h * C + c) * in_h * in_w;
-        kernels.input_row(plane, tile_row(r), v + c * tiles + (r - row0) * tiles_w, C * tiles);
+        kernels.input_row(plane, tile_row(r), v + c * ld + (r - row0) * tiles_w, v_stride);
       }
     }
     for (int xi = 0; xi < 16; ++xi) {  // M[xi] = U[xi] @ V[xi]
       GemmParams gp;
       gp.m = K, gp.n = tiles, gp.k = C;
       gp.a = u + xi * K * C, gp.lda = C;
-      gp.b = v + xi * C * tiles, gp.ldb = tiles;
-      gp.c = m + xi * K * tiles, gp.ldc = tiles;
+      gp.b = v + xi * v_stride, gp.ldb = ld;
+      gp.c = m + xi * m_stride, gp.ldc = ld;
       gemm_with_threads(gp, gemm_threads);
     }
     for (int64_t k = 0; k < K; ++k) {
       for (int64_t r = row0; r < row1; ++r) {
         float* plane = y + (r / tiles_h * K + k) * out_h * out_w;
-        kernels.output_row(m + k * tiles + (r - row0) * tiles_w, K * tiles, bias ? bias[k] : 0.0f, relu,
+        kernels.output_row(m + k * ld + (r - row0) * tiles_w, m_stride, bias ? bias[k] : 0.0f, relu,
                            tile_row(r), plane);
       }
     }

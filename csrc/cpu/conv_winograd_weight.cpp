@@ -92,14 +92,6 @@ void filter_gradients(const float* du, int64_t begin, int64_t end, int64_t pairs
   }
 }
 
-// A stride in floats, rounded up to whole cache lines and kept off multiples of 1 KiB:
-// 16 transform streams a power of two apart (32x32 images give 256-tile items) would
-// share L1 sets and evict each other (measured 2x slower).
-int64_t padded_stride(int64_t floats) {
-  floats = (floats + 15) / 16 * 16;
-  return floats % 256 == 0 ? floats + 16 : floats;
-}
-
 winograd::InputRowFn active_input_row() {
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
   if (active_isa() == Isa::Avx2) return winograd::input_row_avx2;
@@ -132,8 +124,8 @@ void conv2d_winograd_backward_weight(const Conv2dParams& p, const float* x, cons
     const int64_t begin = items * part / parts, end = items * (part + 1) / parts;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t row0 = item * rows_per_item, row1 = std::min(rows, row0 + rows_per_item);
-      const int64_t tiles = (row1 - row0) * tiles_w, ld = padded_stride(tiles);
-      const int64_t v_stride = padded_stride(C * ld), dm_stride = padded_stride(K * ld);
+      const int64_t tiles = (row1 - row0) * tiles_w, ld = winograd::padded_stride(tiles);
+      const int64_t v_stride = winograd::padded_stride(C * ld), dm_stride = winograd::padded_stride(K * ld);
       float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (v_stride + dm_stride)));
       float* dm = v + 16 * v_stride;
       auto tile_row = [&](int64_t global_row) {
