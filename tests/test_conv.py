@@ -297,7 +297,9 @@ def test_heuristic_choices():
     assert ops.conv2d_algorithm((8, 32, 28, 28), (32, 1, 3, 3), 1, 1, 1, 32) == "depthwise"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1)) == "gemm1x1"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1), stride=2) == "im2col"
-    assert ops.conv2d_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4) == "im2col"
+    assert ops.conv2d_algorithm((1, 3, 227, 227), (96, 3, 11, 11), stride=4) == "direct"  # strided, 3 channels
+    assert ops.conv2d_algorithm((8, 3, 224, 224), (64, 3, 7, 7), stride=2, padding=3) == "direct"  # ResNet's stem
+    assert ops.conv2d_algorithm((8, 32, 112, 112), (64, 32, 3, 3), stride=2, padding=1) == "im2col"  # 32 channels
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1) == "winograd"
     assert ops.conv2d_algorithm((1, 256, 14, 14), (256, 256, 3, 3), padding=1) == "winograd"  # 49 tiles, 4 MiB
     assert ops.conv2d_algorithm((1, 512, 7, 7), (512, 512, 3, 3), padding=1) == "im2col"  # 16 tiles

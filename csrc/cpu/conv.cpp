@@ -134,6 +134,13 @@ ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p) {
   if (is_depthwise(p)) return ConvAlgorithm::Depthwise;
   if (is_pointwise(p)) return ConvAlgorithm::Gemm1x1;
   if (p.groups == 1 && p.out_channels > 8 && p.out_channels <= 16) return ConvAlgorithm::Direct;
+  // Strided layers with few input channels (the stems: ResNet's 7x7/2, AlexNet's 11x11/4)
+  // also run directly: unfolding a strided input gathers every tap for few multiply-adds,
+  // direct reads the image in place. Forward 1.2-1.9x and weight gradient 1.5-2.3x faster
+  // than im2col below 32 input channels (one thread); even at 32, 0.78x at 64.
+  if (p.groups == 1 && (p.stride_h > 1 || p.stride_w > 1) && p.kernel_h * p.kernel_w > 1 && p.in_channels < 32) {
+    return ConvAlgorithm::Direct;
+  }
   if (is_winograd_3x3(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels &&
       winograd_pays(p)) {
     return ConvAlgorithm::Winograd;
