@@ -14,5 +14,6 @@ void bind_loss(pybind11::module_& m);        // softmax, log_softmax, cross-entr
 void bind_norm(pybind11::module_& m);        // batch norm, local response norm, dropout masks
 void bind_optim(pybind11::module_& m);       // fused SGD, Adam/AdamW, RMSprop updates
 void bind_resize(pybind11::module_& m);      // bilinear resize (transforms.Resize)
+void bind_clamp(pybind11::module_& m);       // clamp, ReLU6, hardtanh
 
 }  // namespace fastcnn::python

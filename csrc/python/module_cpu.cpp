@@ -186,4 +186,5 @@ PYBIND11_MODULE(_C, m) {
   fastcnn::python::bind_norm(m);
   fastcnn::python::bind_optim(m);
   fastcnn::python::bind_resize(m);
+  fastcnn::python::bind_clamp(m);
 }

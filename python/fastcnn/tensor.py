@@ -20,6 +20,7 @@ from . import autograd
 from .autograd import Node, is_grad_enabled
 from .gemm import matmul as _gemm
 from .ops._args import shape_str
+from .ops.clamp import clamp as _clamp_kernel, clamp_backward as _clamp_kernel_backward
 
 __all__ = [
     "Tensor", "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "empty", "full", "zeros_like",
@@ -109,6 +110,10 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
 
 def _dim1(dim, ndim, op):
     return _dims(dim, ndim, op)[0] if ndim else 0
+
+
+def _scalar_bound(value) -> bool:
+    return value is None or (isinstance(value, numbers.Real) and not isinstance(value, _py_bool))
 
 
 class Tensor:
@@ -432,6 +437,10 @@ class Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must not be None")
         x = self._data
+        if x.dtype == np.float32 and _scalar_bound(min) and _scalar_bound(max):  # one native pass each way
+            out = _clamp_kernel(x, min, max)
+            return _record("ClampBackward1", out, (self,), lambda g: (_clamp_kernel_backward(g, x, min, max),),
+                           saved=(self,))
         out = np.clip(x, min, max).astype(x.dtype, copy=False)
 
         def backward(g):

@@ -1,22 +1,11 @@
-"""Helpers shared by the model zoo: ReLU6 (torch.nn.ReLU6), Conv2dNormActivation (torchvision.ops'
-conv -> batch norm -> activation Sequential)."""
+"""Helpers shared by the model zoo: Conv2dNormActivation (torchvision.ops' conv -> batch norm ->
+activation Sequential)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .. import nn
-
-
-class ReLU6(nn.Module):
-    """min(max(x, 0), 6), as torch.nn.ReLU6 (no parameters, so state dicts are unaffected)."""
-
-    def __init__(self, inplace: bool = False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return input.clamp(0.0, 6.0)
 
 
 class Conv2dNormActivation(nn.Sequential):

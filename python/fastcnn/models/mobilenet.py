@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..nn import functional as F
-from ._common import Conv2dNormActivation, ReLU6, positive_int
+from ._common import Conv2dNormActivation, positive_int
 
 __all__ = ["MobileNetV1", "MobileNetV2", "mobilenet_v1", "mobilenet_v2"]
 
@@ -45,9 +45,9 @@ class InvertedResidual(nn.Module):
         self.use_res_connect = stride == 1 and inp == oup
         layers = []
         if expand_ratio != 1:
-            layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1, activation_layer=ReLU6))
+            layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1, activation_layer=nn.ReLU6))
         layers += [Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim,
-                                        activation_layer=ReLU6),
+                                        activation_layer=nn.ReLU6),
                    nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
                    nn.BatchNorm2d(oup)]
         self.conv = nn.Sequential(*layers)
@@ -68,14 +68,14 @@ class MobileNetV2(nn.Module):
                     [6, 320, 1, 1]]  # expansion t, channels c, repeats n, first stride s
         input_channel = _make_divisible(32 * width_mult, round_nearest)
         self.last_channel = _make_divisible(1280 * max(1.0, width_mult), round_nearest)
-        features = [Conv2dNormActivation(in_channels, input_channel, stride=2, activation_layer=ReLU6)]
+        features = [Conv2dNormActivation(in_channels, input_channel, stride=2, activation_layer=nn.ReLU6)]
         for t, c, n, s in settings:
             output_channel = _make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 features.append(InvertedResidual(input_channel, output_channel, s if i == 0 else 1, t))
                 input_channel = output_channel
         features.append(Conv2dNormActivation(input_channel, self.last_channel, kernel_size=1,
-                                             activation_layer=ReLU6))
+                                             activation_layer=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         _init_mobilenet(self)

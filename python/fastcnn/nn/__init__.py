@@ -1,7 +1,7 @@
 """fastcnn.nn: layers (Modules), losses, init and the functional ops, with torch.nn's names."""
 
 from . import functional, init  # noqa: F401
-from .activation import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import Hardtanh, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from .container import ModuleDict, ModuleList, Sequential
 from .conv import Conv1d, Conv2d
 from .dropout import Dropout
@@ -17,7 +17,7 @@ __all__ = [
     "Conv1d", "Conv2d", "Linear", "Identity", "Flatten",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "Dropout",
-    "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
+    "ReLU", "LeakyReLU", "Hardtanh", "ReLU6", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
     "Sequential", "ModuleList", "ModuleDict",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss",
 ]

@@ -20,7 +20,7 @@ from ..tensor import _trace  # fastcnn.onnx.export records the ops below while i
 
 __all__ = [
     "conv1d", "conv2d", "linear", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "relu", "leaky_relu",
-    "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
+    "hardtanh", "relu6", "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss",
     "binary_cross_entropy_with_logits", "batch_norm", "dropout", "local_response_norm", "pad", "flatten",
 ]
 
@@ -159,6 +159,24 @@ def leaky_relu(input, negative_slope=0.01, inplace=False) -> Tensor:
     res = _record("LeakyReluBackward0", out, (x,), lambda g: (ops.leaky_relu_backward(g, x._data, negative_slope),),
                   saved=(x,))
     return _write_back(x, res, "leaky_relu") if inplace else res
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False) -> Tensor:
+    """input clamped to [min_val, max_val]; the gradient is 0 at the bounds, as torch's."""
+    x = _t(input, "hardtanh", "input")
+    if _trace.tracer is not None:
+        return x.clamp(min_val, max_val)  # exported as Clip
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is greater than max_val {max_val}")
+    out = ops.clamp(x._data, min_val, max_val)
+    res = _record("HardtanhBackward0", out, (x,),
+                  lambda g: (ops.hardtanh_backward(g, x._data, min_val, max_val),), saved=(x,))
+    return _write_back(x, res, "hardtanh") if inplace else res
+
+
+def relu6(input, inplace=False) -> Tensor:
+    """min(max(input, 0), 6): hardtanh(input, 0, 6), as torch."""
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def tanh(input) -> Tensor:
