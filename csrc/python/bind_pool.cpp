@@ -172,16 +172,16 @@ py::object adaptive_avg_pool2d_backward(const py::object& grad_out_obj, const py
 void bind_pool(py::module_& m) {
   m.def("max_pool2d_forward", &max_pool2d_forward,
         "Fills out and indices (N, C, OH, OW) with torch's max_pool2d(return_indices=True).", py::arg("input"),
-        py::arg("out"), py::arg("indices"), py::kw_only(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("out"), py::arg("indices"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"));
   m.def("max_pool2d_backward", &max_pool2d_backward,
         "grad_input (N, C, H, W) = scatter-add of grad_output at indices; returns grad_input.",
         py::arg("grad_output"), py::arg("indices"), py::arg("grad_input"));
   m.def("avg_pool2d_forward", &avg_pool2d_forward, "Fills out with torch's avg_pool2d (divisor_override 0 = none).",
-        py::arg("input"), py::arg("out"), py::kw_only(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("input"), py::arg("out"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
   m.def("avg_pool2d_backward", &avg_pool2d_backward, "Fills grad_input (the input's shape) from grad_output.",
-        py::arg("grad_output"), py::arg("grad_input"), py::kw_only(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("grad_output"), py::arg("grad_input"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
   m.def("adaptive_avg_pool2d_forward", &adaptive_avg_pool2d_forward,
         "Fills out (N, C, OH, OW) with torch's adaptive_avg_pool2d of input.", py::arg("input"), py::arg("out"));

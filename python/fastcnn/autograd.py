@@ -16,12 +16,18 @@ import numpy as np
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward"]
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # a class default: one attribute read per op, no getattr fallback
+
+
+_state = _GradState()
+_F32 = np.dtype(np.float32)
+_Tensor = None  # fastcnn.tensor.Tensor, bound on first use (that module imports this one)
 
 
 def is_grad_enabled() -> bool:
     """Whether ops record the tape in this thread (True unless inside no_grad)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class _GradMode:
@@ -35,7 +41,7 @@ class _GradMode:
         return super().__new__(cls)
 
     def __enter__(self):
-        self._previous = is_grad_enabled()
+        self._previous = _state.enabled
         _state.enabled = self._mode
         return self
 
@@ -119,7 +125,12 @@ class Node:
                     "one of the variables needed for gradient computation has been modified by an inplace "
                     f"operation: tensor of shape {tuple(tensor.shape)} saved by {self.name} is at version "
                     f"{tensor._version}; expected version {version} instead.")
-        return self.backward_fn(grad)
+        grads = self.backward_fn(grad)
+        # Rules may return float64 or NumPy scalars; the checks cost less than converting all.
+        for g in grads:
+            if g is not None and (type(g) is not np.ndarray or g.dtype is not _F32):
+                return tuple(_float32(g) for g in grads)
+        return grads
 
     def free(self):
         # Nodes holding no data (add, reshape, ...) stay usable, as in torch.
@@ -127,6 +138,10 @@ class Node:
             self.backward_fn = None
             self.saved = ()
             self.freed = True
+
+
+def _float32(g):
+    return None if g is None else np.asarray(g, dtype=np.float32)
 
 
 def _topological(root: Node) -> list[Node]:
@@ -147,12 +162,19 @@ def _topological(root: Node) -> list[Node]:
     return order
 
 
+def _tensor_class():
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
 def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
-    from .tensor import Tensor
     if leaf.grad is None:
         # C order, as the leaf's own data: a transposed rule's gradient (linear's w.t()) would
         # otherwise keep Fortran order, which the optimizers' native kernels reject.
-        leaf.grad = Tensor._wrap(np.array(grad, dtype=np.float32, copy=True, order="C"))
+        leaf.grad = _tensor_class()._wrap(np.array(grad, dtype=np.float32, copy=True, order="C"))
     else:
         leaf.grad._data += grad
         leaf.grad._bump()
@@ -160,7 +182,7 @@ def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
 
 def run_backward(root_tensor, gradient: np.ndarray, retain_graph: bool) -> None:
     """Propagate `gradient` (root's shape) to every leaf requiring grad."""
-    from .tensor import Tensor
+    Tensor = _tensor_class()
     root = root_tensor._ctx
     if root is None:  # a leaf: its gradient is the seed itself
         _accumulate_leaf(root_tensor, gradient)

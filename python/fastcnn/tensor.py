@@ -10,6 +10,7 @@ summed back to the operand's shape (`_unbroadcast`).
 from __future__ import annotations
 
 import collections
+import math
 import numbers
 import threading
 import weakref
@@ -17,7 +18,8 @@ import weakref
 import numpy as np
 
 from . import autograd
-from .autograd import Node, is_grad_enabled
+from .autograd import Node, _state as _grad_state, is_grad_enabled
+from .backend import _C
 from .gemm import matmul as _gemm
 from .ops._args import shape_str
 
@@ -31,6 +33,7 @@ float32 = np.dtype(np.float32)
 int64 = np.dtype(np.int64)
 bool = np.dtype(np.bool_)  # noqa: A001  (fastcnn.bool, as torch.bool)
 _py_bool = type(True)
+_new_object = object.__new__
 _ALLOWED = (float32, int64, bool)
 
 
@@ -72,6 +75,22 @@ def _as_array(data, dtype=None, copy=True) -> np.ndarray:
     return np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype=dtype)
 
 
+def _broadcast(grad, shape) -> np.ndarray:
+    """grad broadcast to `shape`: itself when it has that shape, a filled copy when small
+    (np.broadcast_to costs microseconds), else a read-only view."""
+    if type(grad) is np.ndarray:
+        if grad.shape == shape:
+            return grad
+        if math.prod(shape) <= _SMALL:
+            full = np.empty(shape, dtype=grad.dtype)
+            full[...] = grad
+            return full
+    return np.broadcast_to(grad, shape)
+
+
+_SMALL = 1 << 16  # elements
+
+
 def _unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
     """Sum grad over the dimensions broadcasting added or stretched, down to `shape`."""
     if grad.shape == tuple(shape):
@@ -93,6 +112,8 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     """dim (int, tuple or None) as sorted non-negative axes; None means all."""
     if dim is None:
         return tuple(range(ndim))
+    if type(dim) is int and ndim and -ndim <= dim < ndim:  # the common case, without the ABC checks
+        return (dim % ndim,)
     items = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
     out = []
     for d in items:
@@ -107,7 +128,16 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     return tuple(sorted(out)) if ndim else ()
 
 
+def _keep_dims(g, shape, axes, keepdim):
+    """A reduction's gradient g with the reduced axes back as size 1 (np.expand_dims, cheaper)."""
+    if keepdim:
+        return g
+    return np.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+
+
 def _dim1(dim, ndim, op):
+    if type(dim) is int and -ndim <= dim < ndim:
+        return dim % ndim
     return _dims(dim, ndim, op)[0] if ndim else 0
 
 
@@ -132,8 +162,13 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, data: np.ndarray, vc=None, base=None) -> "Tensor":
-        t = cls.__new__(cls)
-        t._setup(data, vc, base)
+        t = _new_object(cls)  # _setup inlined: this runs for every op's result
+        t._data = data
+        t.requires_grad = False
+        t.grad = None
+        t._ctx = None
+        t._vc = vc if vc is not None else [0]
+        t._base = base
         return t
 
     # ---- metadata ------------------------------------------------------------------
@@ -505,18 +540,17 @@ class Tensor:
     # ---- reductions -------------------------------------------------------------------
 
     def sum(self, dim=None, keepdim=False):
-        axes = _dims(dim, self.ndim, "sum")
         x = self._data
-        if x.dtype == float32:
-            out = np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=np.float32))
-        else:
-            out = np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=np.int64))
+        axes = _dims(dim, x.ndim, "sum")
+        # np.add.reduce is what ndarray.sum calls, minus a Python layer.
+        out = np.add.reduce(x, axis=axes, dtype=float32 if x.dtype is float32 or x.dtype == float32 else int64,
+                            keepdims=keepdim)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
         shape = x.shape
 
         def backward(g):
-            if not keepdim:
-                g = np.expand_dims(g, axes)
-            return (np.broadcast_to(g, shape),)
+            return (_broadcast(_keep_dims(g, shape, axes, keepdim), shape),)
         return _record("SumBackward1", out, (self,), backward)
 
     def mean(self, dim=None, keepdim=False):
@@ -525,15 +559,19 @@ class Tensor:
         if self.dtype != float32:
             raise TypeError(f"mean: could not infer the output dtype; input has dtype {self.dtype}, use .float()")
         x = self._data
-        axes = _dims(dim, self.ndim, "mean")
-        count = int(np.prod([x.shape[a] for a in axes]))
-        out = np.asarray(x.mean(axis=axes, keepdims=keepdim, dtype=np.float32))
+        axes = _dims(dim, x.ndim, "mean")
+        count = math.prod([x.shape[a] for a in axes])
+        # ndarray.mean's arithmetic without its Python layer: a float32 sum, divided by an intp
+        # count (so in float64) and rounded to float32; the same bits.
+        total = np.add.reduce(x, axis=axes, dtype=float32, keepdims=keepdim)
+        if type(total) is np.ndarray:
+            out = np.true_divide(total, np.intp(count), out=total, casting="unsafe")
+        else:
+            out = np.asarray(total / np.intp(count), dtype=float32)
         shape = x.shape
 
         def backward(g):
-            if not keepdim:
-                g = np.expand_dims(g, axes)
-            return (np.broadcast_to(g / np.float32(count), shape),)
+            return (_broadcast(_keep_dims(g, shape, axes, keepdim) / np.float32(count), shape),)
         return _record("MeanBackward1", out, (self,), backward)
 
     def max(self, dim=None, keepdim=False):
@@ -584,9 +622,11 @@ class Tensor:
 
     # ---- shape ops (views where NumPy gives views) ---------------------------------------
 
-    def _view_of(self, out: np.ndarray, name, backward) -> "Tensor":
+    def _view_of(self, out: np.ndarray, name, backward, view=False) -> "Tensor":
+        """Record out; it shares self's version counter and base when it is a view (`view`:
+        the caller knows it is, sparing the memory check)."""
         res = _record(name, out, (self,), backward)
-        if np.may_share_memory(out, self._data):
+        if view or np.may_share_memory(out, self._data):
             res._vc = self._vc
             res._base = self if self._base is None else self._base
         return res
@@ -601,7 +641,11 @@ class Tensor:
             raise RuntimeError(f"reshape: shape {shape_str(shape)} is invalid for input of size {self.numel()} "
                                f"(shape {shape_str(self.shape)})") from None
         old = self.shape
-        return self._view_of(out, "ViewBackward0", lambda g: (g.reshape(old),))
+        # NumPy reshapes a C-contiguous array without copying; other layouts may copy. (Empty
+        # arrays share no memory: np.may_share_memory says so, and so does `view` here.)
+        x = self._data
+        return self._view_of(out, "ViewBackward0", lambda g: (g.reshape(old),),
+                             view=x.flags.c_contiguous and x.size > 0)
 
     def view(self, *shape):
         if not self.is_contiguous():
@@ -642,8 +686,10 @@ class Tensor:
         if self.ndim == 0:
             return self
         a, b = _dim1(dim0, self.ndim, "transpose"), _dim1(dim1, self.ndim, "transpose")
-        return self._view_of(np.swapaxes(self._data, a, b), "TransposeBackward0",
-                             lambda g: (np.swapaxes(g, a, b),))
+        perm = list(range(self.ndim))  # ndarray.transpose(perm): np.swapaxes, without its Python layer
+        perm[a], perm[b] = b, a
+        return self._view_of(self._data.transpose(perm), "TransposeBackward0", lambda g: (g.transpose(perm),),
+                             view=self._data.size > 0)
 
     def t(self):
         if self.ndim > 2:
@@ -784,8 +830,14 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
     """
     if _trace.tracer is not None:
         _trace.tracer.unsupported(name, inputs)
-    res = Tensor._wrap(out)
-    if not is_grad_enabled():
+    res = _new_object(Tensor)  # Tensor._wrap(out), inlined
+    res._data = out
+    res.requires_grad = False
+    res.grad = None
+    res._ctx = None
+    res._vc = [0]
+    res._base = None
+    if not _grad_state.enabled:
         return res
     edges = []
     any_grad = False
@@ -797,15 +849,10 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
             edges.append(None)
     if not any_grad:
         return res
-    res._ctx = Node(name, tuple(edges), _float_grads(backward), tuple((t, t._version) for t in saved))
+    # Node.apply makes the rule's gradients float32.
+    res._ctx = Node(name, tuple(edges), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else ())
     res.requires_grad = True
     return res
-
-
-def _float_grads(backward):
-    def wrapped(g):
-        return tuple(None if gi is None else np.asarray(gi, dtype=np.float32) for gi in backward(g))
-    return wrapped
 
 
 def _save_output(res: Tensor) -> None:
@@ -815,6 +862,12 @@ def _save_output(res: Tensor) -> None:
 
 
 def _shape_args(shape, op):
+    if type(shape) is tuple:  # ints given one by one: the common case, without the ABC checks
+        for s in shape:
+            if type(s) is not int:
+                break
+        else:
+            return shape
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
         shape = tuple(shape[0])
     if not all(isinstance(s, numbers.Integral) and not isinstance(s, _py_bool) for s in shape):
@@ -875,24 +928,55 @@ def _result_dtype(a: Tensor, b: Tensor, op):
     return int64
 
 
+def _scalar_operand(v):
+    """A Python float (or small int) as a 0-d float32 Tensor, the value _operand + astype give."""
+    t = type(v)
+    if t is float or t is int and -_EXACT_INT <= v <= _EXACT_INT:
+        return Tensor._wrap(np.asarray(v, dtype=np.float32))
+    return None
+
+
+_EXACT_INT = 2 ** 24  # ints up to here are exact in float32, so converting them directly is safe
+
+
 def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
-    a, b = _operand(a, op), _operand(b, op)
-    try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} cannot be broadcast "
-                         "together") from None
-    dtype = _result_dtype(a, b, op)
-    x, y = a._data.astype(dtype, copy=False), b._data.astype(dtype, copy=False)
-    out = np.asarray(forward(x, y)).astype(dtype, copy=False)
+    # Fast path: float32 tensors of one shape, or a float32 tensor and a Python number (no
+    # broadcast_shapes, no casts); anything else takes the general path below.
+    x = y = None
+    if isinstance(a, Tensor) and a._data.dtype is float32:
+        if isinstance(b, Tensor):
+            if b._data.dtype is float32 and b._data.shape == a._data.shape:
+                x, y = a._data, b._data
+        else:
+            b_t = _scalar_operand(b)
+            if b_t is not None:
+                b, x, y = b_t, a._data, b_t._data
+    elif isinstance(b, Tensor) and b._data.dtype is float32 and not isinstance(a, Tensor):
+        a_t = _scalar_operand(a)
+        if a_t is not None:
+            a, x, y = a_t, a_t._data, b._data
+    if x is not None:
+        out = forward(x, y)
+        if type(out) is not np.ndarray or out.dtype is not float32:  # 0-d operands give a NumPy scalar
+            out = np.asarray(out).astype(float32, copy=False)
+    else:
+        a, b = _operand(a, op), _operand(b, op)
+        try:
+            np.broadcast_shapes(a.shape, b.shape)
+        except ValueError:
+            raise ValueError(f"{op}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} cannot be broadcast "
+                             "together") from None
+        dtype = _result_dtype(a, b, op)
+        x, y = a._data.astype(dtype, copy=False), b._data.astype(dtype, copy=False)
+        out = np.asarray(forward(x, y)).astype(dtype, copy=False)
     sa, sb = a.shape, b.shape
 
     def rule(g):
         ga, gb = backward(g, x, y, out)
         # out.shape, not the operands' broadcast shape: where()'s condition may broadcast further.
         full = out.shape
-        return (None if ga is None or not a.requires_grad else _unbroadcast(np.broadcast_to(ga, full), sa),
-                None if gb is None or not b.requires_grad else _unbroadcast(np.broadcast_to(gb, full), sb))
+        return (None if ga is None or not a.requires_grad else _unbroadcast(_broadcast(ga, full), sa),
+                None if gb is None or not b.requires_grad else _unbroadcast(_broadcast(gb, full), sb))
     return _record(name, out, (a, b), rule, saved=(a, b) if saved_inputs else ())
 
 
@@ -949,13 +1033,14 @@ def matmul(a, b) -> Tensor:
         return _trace.tracer.op("matmul", matmul, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: both operands must be Tensors, got {type(a).__name__} and {type(b).__name__}")
-    for name, t in (("input", a), ("other", b)):
-        if t.dtype != float32:
-            raise TypeError(f"matmul: {name} has dtype {t.dtype}, expected float32")
-        if t.ndim == 0:
-            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {shape_str(a.shape)} "
-                             f"and {shape_str(b.shape)}")
     x, y = a._data, b._data
+    if x.dtype is not float32 or y.dtype is not float32 or not x.ndim or not y.ndim:
+        for name, t in (("input", a), ("other", b)):
+            if t.dtype != float32:
+                raise TypeError(f"matmul: {name} has dtype {t.dtype}, expected float32")
+            if t.ndim == 0:
+                raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                                 f"{shape_str(a.shape)} and {shape_str(b.shape)}")
     x2 = x[None, :] if x.ndim == 1 else x
     y2 = y[:, None] if y.ndim == 1 else y
     if x2.shape[-1] != y2.shape[-2]:
@@ -966,6 +1051,11 @@ def matmul(a, b) -> Tensor:
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of shapes {shape_str(a.shape)} and {shape_str(b.shape)} "
                          "cannot be broadcast") from None
+    if x.ndim == 2 and y.ndim == 2:  # matrices: straight to the kernel, both ways
+        def backward2(g):
+            g = np.asarray(g, dtype=float32)
+            return (_mm2(g, y.T) if a.requires_grad else None, _mm2(x.T, g) if b.requires_grad else None)
+        return _record("MmBackward0", _mm2(x, y), (a, b), backward2, saved=(a, b))
     out = _gemm(x, y) if x.size and y.size else np.matmul(x, y)
     full = (*batch, x2.shape[-2], y2.shape[-1])
 
@@ -981,6 +1071,27 @@ def matmul(a, b) -> Tensor:
             gb = _unbroadcast(mm(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return ga, gb
     return _record("MmBackward0", np.asarray(out, dtype=np.float32), (a, b), backward, saved=(a, b))
+
+
+def _gemm_operand(x: np.ndarray):
+    """x for the kernel and whether that is x transposed (a transposed view is read in place)."""
+    flags = x.flags
+    if flags.aligned:
+        if flags.c_contiguous:
+            return x, False
+        if flags.f_contiguous:
+            return x.T, True
+    return np.require(x, requirements="CA"), False
+
+
+def _mm2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """p @ q for float32 matrices whose inner sizes match: gemm.matmul's checks are done by then."""
+    if not (p.size and q.size):
+        return np.matmul(p, q)
+    c = np.empty((p.shape[0], q.shape[1]), dtype=float32)
+    pa, ta = _gemm_operand(p)
+    qa, tb = _gemm_operand(q)
+    return _C.gemm_plain(pa, qa, c, ta, tb)
 
 
 def cat(tensors, dim=0) -> Tensor:

@@ -26,6 +26,8 @@ __all__ = [
 
 
 def _t(x, op, name, dtype=float32) -> Tensor:
+    if isinstance(x, Tensor) and x._data.dtype is dtype:  # the common case, one identity check
+        return x
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: {name} must be a fastcnn.Tensor, got {type(x).__name__}")
     if x.dtype != dtype:
