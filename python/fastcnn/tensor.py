@@ -541,17 +541,16 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False):
         x = self._data
-        axes = _dims(dim, x.ndim, "sum")
+        axes = None if dim is None else _dims(dim, x.ndim, "sum")  # None: all, as the rule below needs
         # np.add.reduce is what ndarray.sum calls, minus a Python layer.
-        out = np.add.reduce(x, axis=axes, dtype=float32 if x.dtype is float32 or x.dtype == float32 else int64,
-                            keepdims=keepdim)
-        if type(out) is not np.ndarray:
+        out = np.add.reduce(x, axes, float32 if x.dtype is float32 or x.dtype == float32 else int64, None, keepdim)
+        if type(out) is not np.ndarray:  # a full reduction gives a NumPy scalar
             out = np.asarray(out)
         shape = x.shape
 
         def backward(g):
-            return (_broadcast(_keep_dims(g, shape, axes, keepdim), shape),)
-        return _record("SumBackward1", out, (self,), backward)
+            return (_broadcast(g if axes is None else _keep_dims(g, shape, axes, keepdim), shape),)
+        return _unary("SumBackward1", out, self, backward)
 
     def mean(self, dim=None, keepdim=False):
         if _trace.tracer is not None:
@@ -572,7 +571,7 @@ class Tensor:
 
         def backward(g):
             return (_broadcast(_keep_dims(g, shape, axes, keepdim) / np.float32(count), shape),)
-        return _record("MeanBackward1", out, (self,), backward)
+        return _unary("MeanBackward1", out, self, backward)
 
     def max(self, dim=None, keepdim=False):
         """The largest value (no dim), or (values, indices) along dim, as torch.max."""
@@ -625,11 +624,7 @@ class Tensor:
     def _view_of(self, out: np.ndarray, name, backward, view=False) -> "Tensor":
         """Record out; it shares self's version counter and base when it is a view (`view`:
         the caller knows it is, sparing the memory check)."""
-        res = _record(name, out, (self,), backward)
-        if view or np.may_share_memory(out, self._data):
-            res._vc = self._vc
-            res._base = self if self._base is None else self._base
-        return res
+        return _unary(name, out, self, backward, view=view or np.may_share_memory(out, self._data))
 
     def reshape(self, *shape):
         if _trace.tracer is not None:
@@ -640,12 +635,12 @@ class Tensor:
         except ValueError:
             raise RuntimeError(f"reshape: shape {shape_str(shape)} is invalid for input of size {self.numel()} "
                                f"(shape {shape_str(self.shape)})") from None
-        old = self.shape
+        x = self._data
+        old = x.shape
         # NumPy reshapes a C-contiguous array without copying; other layouts may copy. (Empty
         # arrays share no memory: np.may_share_memory says so, and so does `view` here.)
-        x = self._data
-        return self._view_of(out, "ViewBackward0", lambda g: (g.reshape(old),),
-                             view=x.flags.c_contiguous and x.size > 0)
+        return _unary("ViewBackward0", out, self, lambda g: (g.reshape(old),),
+                      view=x.flags.c_contiguous and x.size > 0 or np.may_share_memory(out, x))
 
     def view(self, *shape):
         if not self.is_contiguous():
@@ -852,6 +847,36 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
     # Node.apply makes the rule's gradients float32.
     res._ctx = Node(name, tuple(edges), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else ())
     res.requires_grad = True
+    return res
+
+
+SAVE_INPUT, SAVE_OUTPUT = 1, 2  # _unary's `save`: the rule reads its input or its result
+
+
+def _unary(name, out: np.ndarray, x: Tensor, backward, save=0, view=False) -> Tensor:
+    """_record for an op of one Tensor input, the common case, without the loops.
+
+    save: SAVE_INPUT or SAVE_OUTPUT when the rule reads x or the result (versions checked
+    at backward, as `saved`); view: out is a view of x's data (shares its version counter).
+    """
+    if _trace.tracer is not None:
+        _trace.tracer.unsupported(name, (x,))
+    res = _new_object(Tensor)
+    res._data = out
+    res.requires_grad = False
+    res.grad = None
+    res._ctx = None
+    if view:
+        res._vc = x._vc
+        res._base = x if x._base is None else x._base
+    else:
+        res._vc = [0]
+        res._base = None
+    if x.requires_grad and _grad_state.enabled:
+        ctx = x._ctx
+        saved = () if not save else ((x, x._vc[0]),) if save == SAVE_INPUT else ((res, res._vc[0]),)
+        res._ctx = Node(name, (x if ctx is None else ctx,), backward, saved)
+        res.requires_grad = True
     return res
 
 

@@ -15,7 +15,8 @@ from .. import ops
 from ..ops._args import as_tuple, shape_str
 from ..autograd import is_grad_enabled
 from ..random import default_generator
-from ..tensor import Tensor, _record, float32, int64
+from ..backend import _C
+from ..tensor import SAVE_INPUT, SAVE_OUTPUT, Tensor, _record, _unary, float32, int64
 from ..tensor import _trace  # fastcnn.onnx.export records the ops below while it runs
 
 __all__ = [
@@ -106,9 +107,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                                 return_indices)
     x = _t(input, "max_pool2d", "input")
     out, indices = ops.max_pool2d(x._data, kernel_size, stride, padding, dilation, ceil_mode)
-    shape = x.shape
-    res = _record("MaxPool2DWithIndicesBackward0", out, (x,),
-                  lambda g: (ops.max_pool2d_backward(g, indices, shape),), saved=(x,))
+    shape = x._data.shape
+    res = _unary("MaxPool2DWithIndicesBackward0", out, x, lambda g: (ops.max_pool2d_backward(g, indices, shape),),
+                 SAVE_INPUT)
     return (res, Tensor._wrap(indices)) if return_indices else res
 
 
@@ -147,9 +148,10 @@ def relu(input, inplace=False) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("relu", relu, input, inplace)
     x = _t(input, "relu", "input")
-    out = ops.relu(x._data)
-    res = _record("ReluBackward0", out, (x,), lambda g: (ops.relu_backward(g, out),))
-    _save(res)
+    xd = x._data
+    flags = xd.flags  # a ready array goes straight to the kernel, which checks it again
+    out = _C.relu_forward(xd, np.empty(xd.shape, float32)) if flags.c_contiguous and flags.aligned else ops.relu(xd)
+    res = _unary("ReluBackward0", out, x, lambda g: (ops.relu_backward(g, out),), SAVE_OUTPUT)
     return _write_back(x, res, "relu") if inplace else res
 
 
@@ -168,8 +170,7 @@ def tanh(input) -> Tensor:
         return _trace.tracer.op("tanh", tanh, input)
     x = _t(input, "tanh", "input")
     out = ops.tanh(x._data)
-    res = _record("TanhBackward0", out, (x,), lambda g: (ops.tanh_backward(g, out),))
-    return _save(res)
+    return _unary("TanhBackward0", out, x, lambda g: (ops.tanh_backward(g, out),), SAVE_OUTPUT)
 
 
 def sigmoid(input) -> Tensor:
@@ -177,17 +178,12 @@ def sigmoid(input) -> Tensor:
         return _trace.tracer.op("sigmoid", sigmoid, input)
     x = _t(input, "sigmoid", "input")
     out = ops.sigmoid(x._data)
-    res = _record("SigmoidBackward0", out, (x,), lambda g: (ops.sigmoid_backward(g, out),))
-    return _save(res)
-
-
-def _save(res: Tensor) -> Tensor:
-    if res._ctx is not None:
-        res._ctx.saved = ((res, res._version),)
-    return res
+    return _unary("SigmoidBackward0", out, x, lambda g: (ops.sigmoid_backward(g, out),), SAVE_OUTPUT)
 
 
 def _softmax_args(input, dim, dtype, op):
+    if dtype is None and isinstance(input, Tensor) and input._data.dtype is float32 and dim is not None:
+        return input, dim  # the common case
     if dim is None:
         raise TypeError(f"{op}: dim must be given (an int), as in torch.nn.functional.{op}")
     if dtype is not None and np.dtype(dtype) != float32:
@@ -201,7 +197,7 @@ def softmax(input, dim=None, dtype=None) -> Tensor:
         return _trace.tracer.op("softmax", softmax, input, dim, dtype)
     x, dim = _softmax_args(input, dim, dtype, "softmax")
     out = ops.softmax(x._data, dim)
-    return _save(_record("SoftmaxBackward0", out, (x,), lambda g: (ops.softmax_backward(g, out, dim),)))
+    return _unary("SoftmaxBackward0", out, x, lambda g: (ops.softmax_backward(g, out, dim),), SAVE_OUTPUT)
 
 
 def log_softmax(input, dim=None, dtype=None) -> Tensor:
@@ -209,7 +205,7 @@ def log_softmax(input, dim=None, dtype=None) -> Tensor:
         return _trace.tracer.op("log_softmax", log_softmax, input, dim, dtype)
     x, dim = _softmax_args(input, dim, dtype, "log_softmax")
     out = ops.log_softmax(x._data, dim)
-    return _save(_record("LogSoftmaxBackward0", out, (x,), lambda g: (ops.log_softmax_backward(g, out, dim),)))
+    return _unary("LogSoftmaxBackward0", out, x, lambda g: (ops.log_softmax_backward(g, out, dim),), SAVE_OUTPUT)
 
 
 # ---- losses ---------------------------------------------------------------------------------

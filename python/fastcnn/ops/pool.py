@@ -76,11 +76,17 @@ _WINDOWS_MAX = 4096
 
 
 def _window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
-    """Normalized (kernel, stride, padding, dilation, out_hw), checked as torch does.
+    """Normalized (kernel, stride, padding, dilation, out_hw), checked as torch does."""
+    return _window_entry(op, in_hw, kernel_size, stride, padding, dilation, ceil_mode)[:5]
+
+
+def _window_entry(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
+    """_window's tuple plus the window as one _C.PoolWindow.
 
     A network pools a few shapes over and over: checked results are cached per argument
     tuple (only for plain ints and tuples; errors are never cached)."""
-    if _plain(kernel_size) and (stride is None or _plain(stride)) and _plain(padding) and _plain(dilation) \
+    if (type(kernel_size) is int or _plain(kernel_size)) and (stride is None or _plain(stride)) \
+            and (type(padding) is int or _plain(padding)) and (type(dilation) is int or _plain(dilation)) \
             and type(ceil_mode) is bool:
         key = (op, tuple(in_hw), kernel_size, stride, padding, dilation, ceil_mode)
         hit = _WINDOWS.get(key)
@@ -94,6 +100,13 @@ def _window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
 
 
 def _check_window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
+    kernel, stride, padding, dilation, out = _check_window_args(op, in_hw, kernel_size, stride, padding, dilation,
+                                                                ceil_mode)
+    return kernel, stride, padding, dilation, out, backend._C.PoolWindow(kernel, stride, padding, dilation,
+                                                                         bool(ceil_mode))
+
+
+def _check_window_args(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = as_tuple(kernel_size, 2, op, "kernel_size", minimum=1)
     # torch: stride None or [] means kernel_size.
     empty = isinstance(stride, (tuple, list)) and len(stride) == 0
@@ -148,12 +161,12 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
     op = "max_pool2d"
     x4, squeeze = _as_batch(x, op)
     _check_plane(x4, op)
-    kernel, stride, padding, dilation, (oh, ow) = _window(op, x4.shape[2:], kernel_size, stride, padding,
-                                                          dilation, ceil_mode)
-    out = np.empty((x4.shape[0], x4.shape[1], oh, ow), dtype=np.float32)
-    indices = np.empty(out.shape, dtype=np.int64)
-    # Positional: pybind11 spends about a microsecond on each keyword argument.
-    backend._C.max_pool2d_forward(x4, out, indices, kernel, stride, padding, dilation, bool(ceil_mode))
+    n, c, h, w = x4.shape
+    (oh, ow), window = _window_entry(op, (h, w), kernel_size, stride, padding, dilation, ceil_mode)[4:]
+    out = np.empty((n, c, oh, ow), dtype=np.float32)
+    indices = np.empty((n, c, oh, ow), dtype=np.int64)
+    # One cached window object: pybind11 takes microseconds over keyword arguments and tuples.
+    backend._C.max_pool2d_forward_window(x4, out, indices, window)
     return (out[0], indices[0]) if squeeze else (out, indices)
 
 
