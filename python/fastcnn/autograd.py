@@ -101,30 +101,36 @@ class set_grad_enabled(_GradMode):
 class Node:
     """One recorded op. `next` holds, per input, a Node, a leaf Tensor or None (no grad)."""
 
-    __slots__ = ("name", "next", "backward_fn", "saved", "freed", "retained", "__weakref__")
+    __slots__ = ("name", "next", "backward_fn", "saved", "retained", "__weakref__")
 
     def __init__(self, name, next_edges, backward_fn, saved):
         self.name = name
         self.next = next_edges
-        self.backward_fn = backward_fn
-        self.saved = saved  # ((tensor, version), ...)
-        self.freed = False
+        self.backward_fn = backward_fn  # None once freed
+        # ((version counter, version, shape), ...) of the tensors the rule reads: the counter
+        # list, not the tensor, so a node saving its own output makes no reference cycle
+        # (cycles wait for the garbage collector, which then costs every op).
+        self.saved = saved
         self.retained = None  # weakref to the tensor that asked retain_grad()
+
+    @property
+    def freed(self) -> bool:
+        return self.backward_fn is None
 
     def __repr__(self):
         return f"<{self.name}>"
 
     def apply(self, grad):
-        if self.freed:
+        if self.backward_fn is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time ({self.name} already freed its saved "
                 "tensors). Specify retain_graph=True on the first backward() if you need to backward twice.")
-        for tensor, version in self.saved:
-            if tensor._version != version:
+        for counter, version, shape in self.saved:
+            if counter[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: tensor of shape {tuple(tensor.shape)} saved by {self.name} is at version "
-                    f"{tensor._version}; expected version {version} instead.")
+                    f"operation: tensor of shape {tuple(shape)} saved by {self.name} is at version "
+                    f"{counter[0]}; expected version {version} instead.")
         grads = self.backward_fn(grad)
         # Rules may return float64 or NumPy scalars; the checks cost less than converting all.
         for g in grads:
@@ -137,7 +143,6 @@ class Node:
         if self.saved is not None and self.saved != ():
             self.backward_fn = None
             self.saved = ()
-            self.freed = True
 
 
 def _float32(g):

@@ -96,11 +96,11 @@ def _unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
     if grad.shape == tuple(shape):
         return grad
     extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
+    if extra:  # np.add.reduce: ndarray.sum without its Python layer
+        grad = np.add.reduce(grad, axis=tuple(range(extra)))
     stretched = tuple(i for i, d in enumerate(shape) if d == 1 and grad.shape[i] != 1)
     if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
+        grad = np.add.reduce(grad, axis=stretched, keepdims=True)
     return grad.reshape(shape)
 
 
@@ -126,6 +126,10 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {dim!r} repeats a dimension")
     return tuple(sorted(out)) if ndim else ()
+
+
+def _transposed_grad(g):
+    return (g.T,)
 
 
 def _keep_dims(g, shape, axes, keepdim):
@@ -376,38 +380,23 @@ class Tensor:
 
     # ---- elementwise arithmetic -----------------------------------------------------
 
-    def __add__(self, other):
-        return add(self, other)
+    # __add__, __sub__, __mul__, __truediv__, __pow__ and __matmul__ are the module's functions
+    # themselves (set after them below): one Python call less per operator.
 
     def __radd__(self, other):
         return add(other, self)
 
-    def __sub__(self, other):
-        return sub(self, other)
-
     def __rsub__(self, other):
         return sub(other, self)
-
-    def __mul__(self, other):
-        return mul(self, other)
 
     def __rmul__(self, other):
         return mul(other, self)
 
-    def __truediv__(self, other):
-        return div(self, other)
-
     def __rtruediv__(self, other):
         return div(other, self)
 
-    def __pow__(self, other):
-        return pow(self, other)
-
     def __rpow__(self, other):
         return pow(other, self)
-
-    def __matmul__(self, other):
-        return matmul(self, other)
 
     def __rmatmul__(self, other):
         return matmul(other, self)
@@ -564,7 +553,11 @@ class Tensor:
         # count (so in float64) and rounded to float32; the same bits.
         total = np.add.reduce(x, axis=axes, dtype=float32, keepdims=keepdim)
         if type(total) is np.ndarray:
-            out = np.true_divide(total, np.intp(count), out=total, casting="unsafe")
+            if count <= _EXACT_INT:  # float32 division rounds as float64's rounded: same bits, cheaper
+                total /= count
+                out = total
+            else:
+                out = np.true_divide(total, np.intp(count), out=total, casting="unsafe")
         else:
             out = np.asarray(total / np.intp(count), dtype=float32)
         shape = x.shape
@@ -687,9 +680,12 @@ class Tensor:
                              view=self._data.size > 0)
 
     def t(self):
-        if self.ndim > 2:
+        x = self._data
+        if x.ndim == 2:  # transpose(0, 1), inlined
+            return _unary("TransposeBackward0", x.T, self, _transposed_grad, view=x.size > 0)
+        if x.ndim > 2:
             raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {shape_str(self.shape)}")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return self
 
     @property
     def T(self):
@@ -845,7 +841,8 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
     if not any_grad:
         return res
     # Node.apply makes the rule's gradients float32.
-    res._ctx = Node(name, tuple(edges), backward, tuple([(t, t._vc[0]) for t in saved]) if saved else ())
+    res._ctx = Node(name, tuple(edges), backward,
+                    tuple([(t._vc, t._vc[0], t._data.shape) for t in saved]) if saved else ())
     res.requires_grad = True
     return res
 
@@ -874,7 +871,11 @@ def _unary(name, out: np.ndarray, x: Tensor, backward, save=0, view=False) -> Te
         res._base = None
     if x.requires_grad and _grad_state.enabled:
         ctx = x._ctx
-        saved = () if not save else ((x, x._vc[0]),) if save == SAVE_INPUT else ((res, res._vc[0]),)
+        if save:
+            t = x if save == SAVE_INPUT else res
+            saved = ((t._vc, t._vc[0], t._data.shape),)
+        else:
+            saved = ()
         res._ctx = Node(name, (x if ctx is None else ctx,), backward, saved)
         res.requires_grad = True
     return res
@@ -883,7 +884,7 @@ def _unary(name, out: np.ndarray, x: Tensor, backward, save=0, view=False) -> Te
 def _save_output(res: Tensor) -> None:
     """The backward rule reads the result itself: check it was not modified in place."""
     if res._ctx is not None:
-        res._ctx.saved = ((res, res._version),)
+        res._ctx.saved = ((res._vc, res._vc[0], res._data.shape),)
 
 
 def _shape_args(shape, op):
@@ -964,13 +965,20 @@ def _scalar_operand(v):
 _EXACT_INT = 2 ** 24  # ints up to here are exact in float32, so converting them directly is safe
 
 
+def _check_broadcast(op, sa, sb):
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {shape_str(sa)} and {shape_str(sb)} cannot be broadcast together") from None
+
+
 def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
     # Fast path: float32 tensors of one shape, or a float32 tensor and a Python number (no
     # broadcast_shapes, no casts); anything else takes the general path below.
     x = y = None
     if isinstance(a, Tensor) and a._data.dtype is float32:
         if isinstance(b, Tensor):
-            if b._data.dtype is float32 and b._data.shape == a._data.shape:
+            if b._data.dtype is float32:
                 x, y = a._data, b._data
         else:
             b_t = _scalar_operand(b)
@@ -981,20 +989,20 @@ def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
         if a_t is not None:
             a, x, y = a_t, a_t._data, b._data
     if x is not None:
-        out = forward(x, y)
+        try:
+            out = forward(x, y)  # the ufunc broadcasts
+        except ValueError:
+            _check_broadcast(op, a.shape, b.shape)
+            raise
         if type(out) is not np.ndarray or out.dtype is not float32:  # 0-d operands give a NumPy scalar
             out = np.asarray(out).astype(float32, copy=False)
     else:
         a, b = _operand(a, op), _operand(b, op)
-        try:
-            np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} cannot be broadcast "
-                             "together") from None
+        _check_broadcast(op, a.shape, b.shape)
         dtype = _result_dtype(a, b, op)
         x, y = a._data.astype(dtype, copy=False), b._data.astype(dtype, copy=False)
         out = np.asarray(forward(x, y)).astype(dtype, copy=False)
-    sa, sb = a.shape, b.shape
+    sa, sb = a._data.shape, b._data.shape
 
     def rule(g):
         ga, gb = backward(g, x, y, out)
@@ -1005,28 +1013,44 @@ def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
     return _record(name, out, (a, b), rule, saved=(a, b) if saved_inputs else ())
 
 
+def _add_rule(g, x, y, o):
+    return g, g
+
+
+def _sub_rule(g, x, y, o):
+    return g, -g
+
+
+def _mul_rule(g, x, y, o):
+    return g * y, g * x
+
+
+def _div_rule(g, x, y, o):
+    return g / y, -g * x / (y * y)
+
+
 def add(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("add", add, a, b)
-    return _binary("add", "AddBackward0", a, b, np.add, lambda g, x, y, o: (g, g))
+    return _binary("add", "AddBackward0", a, b, np.add, _add_rule)
 
 
 def sub(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("sub", sub, a, b)
-    return _binary("sub", "SubBackward0", a, b, np.subtract, lambda g, x, y, o: (g, -g))
+    return _binary("sub", "SubBackward0", a, b, np.subtract, _sub_rule)
 
 
 def mul(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("mul", mul, a, b)
-    return _binary("mul", "MulBackward0", a, b, np.multiply, lambda g, x, y, o: (g * y, g * x), True)
+    return _binary("mul", "MulBackward0", a, b, np.multiply, _mul_rule, True)
 
 
 def div(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("div", div, a, b)
-    return _binary("div", "DivBackward0", a, b, np.divide, lambda g, x, y, o: (g / y, -g * x / (y * y)), True)
+    return _binary("div", "DivBackward0", a, b, np.divide, _div_rule, True)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001
@@ -1059,6 +1083,8 @@ def matmul(a, b) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: both operands must be Tensors, got {type(a).__name__} and {type(b).__name__}")
     x, y = a._data, b._data
+    if x.ndim == 2 and y.ndim == 2 and x.dtype is float32 and y.dtype is float32 and x.shape[1] == y.shape[0]:
+        return _record("MmBackward0", _mm2(x, y), (a, b), _mm_rule(a, b, x, y), (a, b))  # matrices: the kernel
     if x.dtype is not float32 or y.dtype is not float32 or not x.ndim or not y.ndim:
         for name, t in (("input", a), ("other", b)):
             if t.dtype != float32:
@@ -1076,11 +1102,6 @@ def matmul(a, b) -> Tensor:
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of shapes {shape_str(a.shape)} and {shape_str(b.shape)} "
                          "cannot be broadcast") from None
-    if x.ndim == 2 and y.ndim == 2:  # matrices: straight to the kernel, both ways
-        def backward2(g):
-            g = np.asarray(g, dtype=float32)
-            return (_mm2(g, y.T) if a.requires_grad else None, _mm2(x.T, g) if b.requires_grad else None)
-        return _record("MmBackward0", _mm2(x, y), (a, b), backward2, saved=(a, b))
     out = _gemm(x, y) if x.size and y.size else np.matmul(x, y)
     full = (*batch, x2.shape[-2], y2.shape[-1])
 
@@ -1096,6 +1117,13 @@ def matmul(a, b) -> Tensor:
             gb = _unbroadcast(mm(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return ga, gb
     return _record("MmBackward0", np.asarray(out, dtype=np.float32), (a, b), backward, saved=(a, b))
+
+
+def _mm_rule(a, b, x, y):
+    def backward(g):
+        g = np.asarray(g, dtype=float32)
+        return (_mm2(g, y.T) if a.requires_grad else None, _mm2(x.T, g) if b.requires_grad else None)
+    return backward
 
 
 def _gemm_operand(x: np.ndarray):
@@ -1114,9 +1142,14 @@ def _mm2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     if not (p.size and q.size):
         return np.matmul(p, q)
     c = np.empty((p.shape[0], q.shape[1]), dtype=float32)
-    pa, ta = _gemm_operand(p)
-    qa, tb = _gemm_operand(q)
+    fp, fq = p.flags, q.flags  # _gemm_operand, inlined for the C-contiguous common case
+    pa, ta = (p, False) if fp.c_contiguous and fp.aligned else _gemm_operand(p)
+    qa, tb = (q, False) if fq.c_contiguous and fq.aligned else _gemm_operand(q)
     return _C.gemm_plain(pa, qa, c, ta, tb)
+
+
+Tensor.__add__, Tensor.__sub__, Tensor.__mul__, Tensor.__truediv__ = add, sub, mul, div
+Tensor.__pow__, Tensor.__matmul__ = pow, matmul
 
 
 def cat(tensors, dim=0) -> Tensor:

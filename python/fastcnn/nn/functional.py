@@ -105,7 +105,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if _trace.tracer is not None:
         return _trace.tracer.op("max_pool2d", max_pool2d, input, kernel_size, stride, padding, dilation, ceil_mode,
                                 return_indices)
-    x = _t(input, "max_pool2d", "input")
+    x = input if isinstance(input, Tensor) and input._data.dtype is float32 else _t(input, "max_pool2d", "input")
     out, indices = ops.max_pool2d(x._data, kernel_size, stride, padding, dilation, ceil_mode)
     shape = x._data.shape
     res = _unary("MaxPool2DWithIndicesBackward0", out, x, lambda g: (ops.max_pool2d_backward(g, indices, shape),),
@@ -147,7 +147,7 @@ def _write_back(x: Tensor, res: Tensor, op: str) -> Tensor:
 def relu(input, inplace=False) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("relu", relu, input, inplace)
-    x = _t(input, "relu", "input")
+    x = input if isinstance(input, Tensor) and input._data.dtype is float32 else _t(input, "relu", "input")
     xd = x._data
     flags = xd.flags  # a ready array goes straight to the kernel, which checks it again
     out = _C.relu_forward(xd, np.empty(xd.shape, float32)) if flags.c_contiguous and flags.aligned else ops.relu(xd)

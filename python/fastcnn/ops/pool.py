@@ -88,7 +88,7 @@ def _window_entry(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_m
     if (type(kernel_size) is int or _plain(kernel_size)) and (stride is None or _plain(stride)) \
             and (type(padding) is int or _plain(padding)) and (type(dilation) is int or _plain(dilation)) \
             and type(ceil_mode) is bool:
-        key = (op, tuple(in_hw), kernel_size, stride, padding, dilation, ceil_mode)
+        key = (op, in_hw if type(in_hw) is tuple else tuple(in_hw), kernel_size, stride, padding, dilation, ceil_mode)
         hit = _WINDOWS.get(key)
         if hit is None:
             hit = _check_window(op, in_hw, kernel_size, stride, padding, dilation, ceil_mode)
@@ -160,9 +160,10 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
     the flattened H*W plane; ties keep the first cell, a NaN in the window wins."""
     op = "max_pool2d"
     x4, squeeze = _as_batch(x, op)
-    _check_plane(x4, op)
     n, c, h, w = x4.shape
-    (oh, ow), window = _window_entry(op, (h, w), kernel_size, stride, padding, dilation, ceil_mode)[4:]
+    if c < 1 or h < 1 or w < 1:
+        _check_plane(x4, op)
+    _, _, _, _, (oh, ow), window = _window_entry(op, (h, w), kernel_size, stride, padding, dilation, ceil_mode)
     out = np.empty((n, c, oh, ow), dtype=np.float32)
     indices = np.empty((n, c, oh, ow), dtype=np.int64)
     # One cached window object: pybind11 takes microseconds over keyword arguments and tuples.
