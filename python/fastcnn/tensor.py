@@ -881,6 +881,26 @@ def _unary(name, out: np.ndarray, x: Tensor, backward, save=0, view=False) -> Te
     return res
 
 
+def _binary_record(name, out: np.ndarray, a: Tensor, b: Tensor, backward, save_inputs: bool) -> Tensor:
+    """_record for an op of two Tensor inputs (binary ops, matmul), without the loops."""
+    if _trace.tracer is not None:
+        _trace.tracer.unsupported(name, (a, b))
+    res = _new_object(Tensor)
+    res._data = out
+    res.requires_grad = False
+    res.grad = None
+    res._ctx = None
+    res._vc = [0]
+    res._base = None
+    if (a.requires_grad or b.requires_grad) and _grad_state.enabled:
+        edges = ((a if a._ctx is None else a._ctx) if a.requires_grad else None,
+                 (b if b._ctx is None else b._ctx) if b.requires_grad else None)
+        saved = ((a._vc, a._vc[0], a._data.shape), (b._vc, b._vc[0], b._data.shape)) if save_inputs else ()
+        res._ctx = Node(name, edges, backward, saved)
+        res.requires_grad = True
+    return res
+
+
 def _save_output(res: Tensor) -> None:
     """The backward rule reads the result itself: check it was not modified in place."""
     if res._ctx is not None:
@@ -1010,7 +1030,7 @@ def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
         full = out.shape
         return (None if ga is None or not a.requires_grad else _unbroadcast(_broadcast(ga, full), sa),
                 None if gb is None or not b.requires_grad else _unbroadcast(_broadcast(gb, full), sb))
-    return _record(name, out, (a, b), rule, saved=(a, b) if saved_inputs else ())
+    return _binary_record(name, out, a, b, rule, saved_inputs)
 
 
 def _add_rule(g, x, y, o):
@@ -1084,7 +1104,10 @@ def matmul(a, b) -> Tensor:
         raise TypeError(f"matmul: both operands must be Tensors, got {type(a).__name__} and {type(b).__name__}")
     x, y = a._data, b._data
     if x.ndim == 2 and y.ndim == 2 and x.dtype is float32 and y.dtype is float32 and x.shape[1] == y.shape[0]:
-        return _record("MmBackward0", _mm2(x, y), (a, b), _mm_rule(a, b, x, y), (a, b))  # matrices: the kernel
+        def backward(g):  # matrices: straight to the kernel, both ways
+            g = np.asarray(g, dtype=float32)
+            return (_mm2(g, y.T) if a.requires_grad else None, _mm2(x.T, g) if b.requires_grad else None)
+        return _binary_record("MmBackward0", _mm2(x, y), a, b, backward, True)
     if x.dtype is not float32 or y.dtype is not float32 or not x.ndim or not y.ndim:
         for name, t in (("input", a), ("other", b)):
             if t.dtype != float32:
@@ -1117,13 +1140,6 @@ def matmul(a, b) -> Tensor:
             gb = _unbroadcast(mm(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return ga, gb
     return _record("MmBackward0", np.asarray(out, dtype=np.float32), (a, b), backward, saved=(a, b))
-
-
-def _mm_rule(a, b, x, y):
-    def backward(g):
-        g = np.asarray(g, dtype=float32)
-        return (_mm2(g, y.T) if a.requires_grad else None, _mm2(x.T, g) if b.requires_grad else None)
-    return backward
 
 
 def _gemm_operand(x: np.ndarray):

@@ -13,7 +13,7 @@ import numpy as np
 
 from fastcnn import backend
 
-from ._args import as_tuple, float32_array, int64_array, shape_str
+from ._args import _F32, as_tuple, float32_array, int64_array, shape_str
 
 __all__ = [
     "pool_output_size",
@@ -159,7 +159,11 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
     """(out, indices) as torch's max_pool2d(..., return_indices=True): indices (int64) index
     the flattened H*W plane; ties keep the first cell, a NaN in the window wins."""
     op = "max_pool2d"
-    x4, squeeze = _as_batch(x, op)
+    flags = x.flags if type(x) is np.ndarray and x.ndim == 4 and x.dtype is _F32 else None
+    if flags is not None and flags.c_contiguous and flags.aligned:  # _as_batch's checks, inlined
+        x4, squeeze = x, False
+    else:
+        x4, squeeze = _as_batch(x, op)
     n, c, h, w = x4.shape
     if c < 1 or h < 1 or w < 1:
         _check_plane(x4, op)
