@@ -38,7 +38,7 @@ class _GradMode:
     def __new__(cls, orig_func=None):
         if orig_func is not None:  # bare @no_grad, without parentheses
             return cls()(orig_func)
-        return super().__new__(cls)
+        return object.__new__(cls)
 
     def __enter__(self):
         self._previous = _state.enabled

@@ -59,7 +59,7 @@ def _flag(value, op, name) -> bool:
 
 def _conv(op, fwd, bwd, input, weight, bias, stride, padding, dilation, groups):
     x, w, b = _t(input, op, "input"), _t(weight, op, "weight"), _opt(bias, op, "bias")
-    if x.ndim == w.ndim - 1:  # unbatched input (C, H, W) / (C, L), as torch accepts
+    if x._data.ndim == w._data.ndim - 1:  # unbatched input (C, H, W) / (C, L), as torch accepts
         return _conv(op, fwd, bwd, x.unsqueeze(0), w, b, stride, padding, dilation, groups)[0]
     args = (stride, padding, dilation, groups)
     out = fwd(x._data, w._data, _arr(b), *args)
