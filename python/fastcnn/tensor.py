@@ -1158,9 +1158,12 @@ def _mm2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     if not (p.size and q.size):
         return np.matmul(p, q)
     c = np.empty((p.shape[0], q.shape[1]), dtype=float32)
-    fp, fq = p.flags, q.flags  # _gemm_operand, inlined for the C-contiguous common case
-    pa, ta = (p, False) if fp.c_contiguous and fp.aligned else _gemm_operand(p)
-    qa, tb = (q, False) if fq.c_contiguous and fq.aligned else _gemm_operand(q)
+    fp, fq = p.flags, q.flags  # _gemm_operand, inlined for C-contiguous and transposed operands
+    if fp.aligned and fq.aligned and (fp.c_contiguous or fp.f_contiguous) and (fq.c_contiguous or fq.f_contiguous):
+        ta, tb = not fp.c_contiguous, not fq.c_contiguous
+        return _C.gemm_plain(p.T if ta else p, q.T if tb else q, c, ta, tb)
+    pa, ta = _gemm_operand(p)
+    qa, tb = _gemm_operand(q)
     return _C.gemm_plain(pa, qa, c, ta, tb)
 
 
