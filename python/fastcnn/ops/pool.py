@@ -69,9 +69,7 @@ def _plain(value) -> bool:
     return False
 
 
-_WINDOWS: dict = {}  # _window's results for plain arguments; at most _WINDOWS_MAX entries
-
-
+_WINDOWS: dict = {}  # _window_entry's results for plain arguments; at most _WINDOWS_MAX entries
 _WINDOWS_MAX = 4096
 
 
