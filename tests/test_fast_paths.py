@@ -415,3 +415,27 @@ def test_float32_array_shortcut_and_general_path():
         float32_array(x.astype(np.float64), "op", "x")
     with pytest.raises(TypeError, match="op: x must be a numpy.ndarray, got list"):
         float32_array([1.0], "op", "x")
+
+
+# ---- graph memory -----------------------------------------------------------------------------
+
+def test_recorded_ops_leave_no_cyclic_garbage():
+    """A node that saves its own output (relu, softmax, exp) must not make a reference cycle:
+    cycles wait for the garbage collector, whose passes then cost every op."""
+    import gc
+    a = fastcnn.tensor(np.ones((2, 4), f32), requires_grad=True)
+    img = fastcnn.tensor(np.ones((1, 1, 4, 4), f32), requires_grad=True)
+    w = fastcnn.tensor(np.ones((1, 1, 3, 3), f32), requires_grad=True)
+    steps = [lambda: F.relu(a), lambda: F.softmax(a, 1), lambda: F.log_softmax(a, 1), lambda: a.exp(),
+             lambda: a.sqrt(), lambda: F.tanh(a), lambda: F.sigmoid(a), lambda: a @ a.t(), lambda: a * 2.0 + a,
+             lambda: a.sum(), lambda: a.mean(1), lambda: a.reshape(4, 2), lambda: F.max_pool2d(img, 2),
+             lambda: F.conv2d(img, w, padding=1), lambda: F.relu(a * a).sum().backward()]
+    gc.collect()
+    gc.disable()
+    try:
+        for step in steps:
+            for _ in range(3):
+                step()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
