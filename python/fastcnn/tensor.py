@@ -530,11 +530,16 @@ class Tensor:
 
     def sum(self, dim=None, keepdim=False):
         x = self._data
-        axes = None if dim is None else _dims(dim, x.ndim, "sum")  # None: all, as the rule below needs
+        dtype = float32 if x.dtype is float32 or x.dtype == float32 else int64
         # np.add.reduce is what ndarray.sum calls, minus a Python layer.
-        out = np.add.reduce(x, axes, float32 if x.dtype is float32 or x.dtype == float32 else int64, None, keepdim)
-        if type(out) is not np.ndarray:  # a full reduction gives a NumPy scalar
-            out = np.asarray(out)
+        if dim is None and not keepdim:  # into a 0-d array: a full reduction would give a NumPy scalar
+            axes = None  # all, as the rule below needs
+            out = np.add.reduce(x, None, dtype, np.empty((), dtype))
+        else:
+            axes = None if dim is None else _dims(dim, x.ndim, "sum")
+            out = np.add.reduce(x, axes, dtype, None, keepdim)
+            if type(out) is not np.ndarray:  # a 0-d input reduced over dim 0
+                out = np.asarray(out)
         shape = x.shape
 
         def backward(g):
@@ -622,7 +627,10 @@ class Tensor:
     def reshape(self, *shape):
         if _trace.tracer is not None:
             return _trace.tracer.op("reshape", Tensor.reshape, self, *shape)
-        shape = _shape_args(shape, "reshape")
+        for s in shape:  # _shape_args' common case, inlined: ints given one by one
+            if type(s) is not int:
+                shape = _shape_args(shape, "reshape")
+                break
         try:
             out = self._data.reshape(shape)
         except ValueError:
@@ -632,8 +640,8 @@ class Tensor:
         old = x.shape
         # NumPy reshapes a C-contiguous array without copying; other layouts may copy. (Empty
         # arrays share no memory: np.may_share_memory says so, and so does `view` here.)
-        return _unary("ViewBackward0", out, self, lambda g: (g.reshape(old),),
-                      view=x.flags.c_contiguous and x.size > 0 or np.may_share_memory(out, x))
+        return _unary("ViewBackward0", out, self, lambda g: (g.reshape(old),), 0,
+                      x.flags.c_contiguous and x.size > 0 or np.may_share_memory(out, x))
 
     def view(self, *shape):
         if not self.is_contiguous():
@@ -682,7 +690,7 @@ class Tensor:
     def t(self):
         x = self._data
         if x.ndim == 2:  # transpose(0, 1), inlined
-            return _unary("TransposeBackward0", x.T, self, _transposed_grad, view=x.size > 0)
+            return _unary("TransposeBackward0", x.T, self, _transposed_grad, 0, x.size > 0)
         if x.ndim > 2:
             raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {shape_str(self.shape)}")
         return self
