@@ -126,15 +126,15 @@ void backward_weight(const py::object& x_obj, const py::object& grad_y_obj, cons
 void bind_conv(py::module_& m) {
   m.def("conv2d_forward", &forward,
         "out = relu?(conv2d(input, weight) + bias), in place; padding is (top, bottom, left, right).",
-        py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::kw_only(), py::arg("stride"),
+        py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("out"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("relu") = false,
         py::arg("algorithm") = "auto");
   m.def("conv2d_backward_data", &backward_data, "grad_input = d(sum(grad_output * conv2d(input, weight)))/d input.",
-        py::arg("grad_output"), py::arg("weight"), py::arg("grad_input"), py::kw_only(), py::arg("stride"),
+        py::arg("grad_output"), py::arg("weight"), py::arg("grad_input"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
   m.def("conv2d_backward_weight", &backward_weight,
         "grad_weight (and grad_bias unless None) of sum(grad_output * conv2d(input, weight) + bias), overwritten.",
-        py::arg("input"), py::arg("grad_output"), py::arg("grad_weight"), py::arg("grad_bias"), py::kw_only(),
+        py::arg("input"), py::arg("grad_output"), py::arg("grad_weight"), py::arg("grad_bias"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("algorithm") = "auto");
   m.def("conv2d_choose_algorithm",
         [](const std::vector<int64_t>& input_shape, const std::vector<int64_t>& weight_shape, Pair stride,

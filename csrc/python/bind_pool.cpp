@@ -65,6 +65,19 @@ py::tuple max_pool2d_forward(const py::object& x_obj, const py::object& y_obj, c
   return py::make_tuple(y_obj, indices_obj);
 }
 
+// A max-pooling window for max_pool2d_forward_window. fastcnn.ops caches one per window:
+// converting four tuples on every call costs more than pooling a small image. Values are
+// checked by each call, as for the tuple form.
+struct PoolWindow {
+  Pair kernel, stride, padding, dilation;
+  bool ceil_mode;
+};
+
+py::tuple max_pool2d_forward_window(const py::object& x_obj, const py::object& y_obj,
+                                    const py::object& indices_obj, const PoolWindow& w) {
+  return max_pool2d_forward(x_obj, y_obj, indices_obj, w.kernel, w.stride, w.padding, w.dilation, w.ceil_mode);
+}
+
 py::object max_pool2d_backward(const py::object& grad_out_obj, const py::object& indices_obj,
                                const py::object& grad_in_obj) {
   const char* op = "max_pool2d_backward";
@@ -172,16 +185,24 @@ py::object adaptive_avg_pool2d_backward(const py::object& grad_out_obj, const py
 void bind_pool(py::module_& m) {
   m.def("max_pool2d_forward", &max_pool2d_forward,
         "Fills out and indices (N, C, OH, OW) with torch's max_pool2d(return_indices=True).", py::arg("input"),
-        py::arg("out"), py::arg("indices"), py::kw_only(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("out"), py::arg("indices"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"));
+  py::class_<PoolWindow>(m, "PoolWindow", "kernel_size, stride, padding, dilation (pairs) and ceil_mode of a pooling.")
+      .def(py::init([](Pair kernel, Pair stride, Pair padding, Pair dilation, bool ceil_mode) {
+             return PoolWindow{kernel, stride, padding, dilation, ceil_mode};
+           }),
+           py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"));
+  m.def("max_pool2d_forward_window", &max_pool2d_forward_window,
+        "max_pool2d_forward with its window as one PoolWindow (cheaper to pass than four tuples).", py::arg("input"),
+        py::arg("out"), py::arg("indices"), py::arg("window"));
   m.def("max_pool2d_backward", &max_pool2d_backward,
         "grad_input (N, C, H, W) = scatter-add of grad_output at indices; returns grad_input.",
         py::arg("grad_output"), py::arg("indices"), py::arg("grad_input"));
   m.def("avg_pool2d_forward", &avg_pool2d_forward, "Fills out with torch's avg_pool2d (divisor_override 0 = none).",
-        py::arg("input"), py::arg("out"), py::kw_only(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("input"), py::arg("out"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
   m.def("avg_pool2d_backward", &avg_pool2d_backward, "Fills grad_input (the input's shape) from grad_output.",
-        py::arg("grad_output"), py::arg("grad_input"), py::kw_only(), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("grad_output"), py::arg("grad_input"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"), py::arg("divisor_override"));
   m.def("adaptive_avg_pool2d_forward", &adaptive_avg_pool2d_forward,
         "Fills out (N, C, OH, OW) with torch's adaptive_avg_pool2d of input.", py::arg("input"), py::arg("out"));

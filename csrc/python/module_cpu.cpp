@@ -110,6 +110,12 @@ py::object gemm(const py::object& a, const py::object& b, const py::object& c, b
   return c;
 }
 
+// The Tensor layer's matmul: positional arguments and no epilogue, because pybind11 spends
+// about a microsecond on each keyword argument, more than a small product takes.
+py::object gemm_plain(const py::object& a, const py::object& b, const py::object& c, bool trans_a, bool trans_b) {
+  return gemm(a, b, c, trans_a, trans_b, 1.0f, 0.0f, py::none(), "column", false);
+}
+
 py::object gemm_batched(const py::object& a, const py::object& b, const py::object& c, bool trans_a,
                         bool trans_b, float alpha, float beta, const py::object& bias,
                         const std::string& bias_mode, bool relu) {
@@ -147,6 +153,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("gemm", &gemm, gemm_doc, py::arg("a"), py::arg("b"), py::arg("c"), py::kw_only(),
         py::arg("trans_a") = false, py::arg("trans_b") = false, py::arg("alpha") = 1.0f, py::arg("beta") = 0.0f,
         py::arg("bias") = py::none(), py::arg("bias_mode") = "column", py::arg("relu") = false);
+  m.def("gemm_plain", &gemm_plain, "c = op(a) @ op(b), in place; returns c (gemm without options, positional).",
+        py::arg("a"), py::arg("b"), py::arg("c"), py::arg("trans_a"), py::arg("trans_b"));
   m.def("gemm_batched", &gemm_batched,
         "gemm over a batch: c is (batch, M, N); a and b are 3-D, or 2-D to share one matrix.",
         py::arg("a"), py::arg("b"), py::arg("c"), py::kw_only(), py::arg("trans_a") = false,

@@ -16,12 +16,18 @@ import numpy as np
 
 __all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "Node", "run_backward"]
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # a class default: one attribute read per op, no getattr fallback
+
+
+_state = _GradState()
+_F32 = np.dtype(np.float32)
+_Tensor = None  # fastcnn.tensor.Tensor, bound on first use (that module imports this one)
 
 
 def is_grad_enabled() -> bool:
     """Whether ops record the tape in this thread (True unless inside no_grad)."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class _GradMode:
@@ -32,10 +38,10 @@ class _GradMode:
     def __new__(cls, orig_func=None):
         if orig_func is not None:  # bare @no_grad, without parentheses
             return cls()(orig_func)
-        return super().__new__(cls)
+        return object.__new__(cls)
 
     def __enter__(self):
-        self._previous = is_grad_enabled()
+        self._previous = _state.enabled
         _state.enabled = self._mode
         return self
 
@@ -95,38 +101,52 @@ class set_grad_enabled(_GradMode):
 class Node:
     """One recorded op. `next` holds, per input, a Node, a leaf Tensor or None (no grad)."""
 
-    __slots__ = ("name", "next", "backward_fn", "saved", "freed", "retained", "__weakref__")
+    __slots__ = ("name", "next", "backward_fn", "saved", "retained", "__weakref__")
 
     def __init__(self, name, next_edges, backward_fn, saved):
         self.name = name
         self.next = next_edges
-        self.backward_fn = backward_fn
-        self.saved = saved  # ((tensor, version), ...)
-        self.freed = False
+        self.backward_fn = backward_fn  # None once freed
+        # ((version counter, version, shape), ...) of the tensors the rule reads: the counter
+        # list, not the tensor, so a node saving its own output makes no reference cycle
+        # (cycles wait for the garbage collector, which then costs every op).
+        self.saved = saved
         self.retained = None  # weakref to the tensor that asked retain_grad()
+
+    @property
+    def freed(self) -> bool:
+        return self.backward_fn is None
 
     def __repr__(self):
         return f"<{self.name}>"
 
     def apply(self, grad):
-        if self.freed:
+        if self.backward_fn is None:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time ({self.name} already freed its saved "
                 "tensors). Specify retain_graph=True on the first backward() if you need to backward twice.")
-        for tensor, version in self.saved:
-            if tensor._version != version:
+        for counter, version, shape in self.saved:
+            if counter[0] != version:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: tensor of shape {tuple(tensor.shape)} saved by {self.name} is at version "
-                    f"{tensor._version}; expected version {version} instead.")
-        return self.backward_fn(grad)
+                    f"operation: tensor of shape {tuple(shape)} saved by {self.name} is at version "
+                    f"{counter[0]}; expected version {version} instead.")
+        grads = self.backward_fn(grad)
+        # Rules may return float64 or NumPy scalars; the checks cost less than converting all.
+        for g in grads:
+            if g is not None and (type(g) is not np.ndarray or g.dtype is not _F32):
+                return tuple(_float32(g) for g in grads)
+        return grads
 
     def free(self):
         # Nodes holding no data (add, reshape, ...) stay usable, as in torch.
         if self.saved is not None and self.saved != ():
             self.backward_fn = None
             self.saved = ()
-            self.freed = True
+
+
+def _float32(g):
+    return None if g is None else np.asarray(g, dtype=np.float32)
 
 
 def _topological(root: Node) -> list[Node]:
@@ -147,12 +167,19 @@ def _topological(root: Node) -> list[Node]:
     return order
 
 
+def _tensor_class():
+    global _Tensor
+    if _Tensor is None:
+        from .tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
+
+
 def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
-    from .tensor import Tensor
     if leaf.grad is None:
         # C order, as the leaf's own data: a transposed rule's gradient (linear's w.t()) would
         # otherwise keep Fortran order, which the optimizers' native kernels reject.
-        leaf.grad = Tensor._wrap(np.array(grad, dtype=np.float32, copy=True, order="C"))
+        leaf.grad = _tensor_class()._wrap(np.array(grad, dtype=np.float32, copy=True, order="C"))
     else:
         leaf.grad._data += grad
         leaf.grad._bump()
@@ -160,7 +187,7 @@ def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
 
 def run_backward(root_tensor, gradient: np.ndarray, retain_graph: bool) -> None:
     """Propagate `gradient` (root's shape) to every leaf requiring grad."""
-    from .tensor import Tensor
+    Tensor = _tensor_class()
     root = root_tensor._ctx
     if root is None:  # a leaf: its gradient is the seed itself
         _accumulate_leaf(root_tensor, gradient)

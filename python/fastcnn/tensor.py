@@ -10,6 +10,7 @@ summed back to the operand's shape (`_unbroadcast`).
 from __future__ import annotations
 
 import collections
+import math
 import numbers
 import threading
 import weakref
@@ -17,7 +18,8 @@ import weakref
 import numpy as np
 
 from . import autograd
-from .autograd import Node, is_grad_enabled
+from .autograd import Node, _state as _grad_state, is_grad_enabled
+from .backend import _C
 from .gemm import matmul as _gemm
 from .ops._args import shape_str
 from .ops.clamp import clamp as _clamp_kernel, clamp_backward as _clamp_kernel_backward
@@ -32,6 +34,7 @@ float32 = np.dtype(np.float32)
 int64 = np.dtype(np.int64)
 bool = np.dtype(np.bool_)  # noqa: A001  (fastcnn.bool, as torch.bool)
 _py_bool = type(True)
+_new_object = object.__new__
 _ALLOWED = (float32, int64, bool)
 
 
@@ -73,16 +76,32 @@ def _as_array(data, dtype=None, copy=True) -> np.ndarray:
     return np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype=dtype)
 
 
+def _broadcast(grad, shape) -> np.ndarray:
+    """grad broadcast to `shape`: itself when it has that shape, a filled copy when small
+    (np.broadcast_to costs microseconds), else a read-only view."""
+    if type(grad) is np.ndarray:
+        if grad.shape == shape:
+            return grad
+        if math.prod(shape) <= _SMALL:
+            full = np.empty(shape, dtype=grad.dtype)
+            full[...] = grad
+            return full
+    return np.broadcast_to(grad, shape)
+
+
+_SMALL = 1 << 16  # elements
+
+
 def _unbroadcast(grad: np.ndarray, shape) -> np.ndarray:
     """Sum grad over the dimensions broadcasting added or stretched, down to `shape`."""
     if grad.shape == tuple(shape):
         return grad
     extra = grad.ndim - len(shape)
-    if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
+    if extra:  # np.add.reduce: ndarray.sum without its Python layer
+        grad = np.add.reduce(grad, axis=tuple(range(extra)))
     stretched = tuple(i for i, d in enumerate(shape) if d == 1 and grad.shape[i] != 1)
     if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
+        grad = np.add.reduce(grad, axis=stretched, keepdims=True)
     return grad.reshape(shape)
 
 
@@ -94,6 +113,8 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     """dim (int, tuple or None) as sorted non-negative axes; None means all."""
     if dim is None:
         return tuple(range(ndim))
+    if type(dim) is int and ndim and -ndim <= dim < ndim:  # the common case, without the ABC checks
+        return (dim % ndim,)
     items = (dim,) if isinstance(dim, numbers.Integral) else tuple(dim)
     out = []
     for d in items:
@@ -108,7 +129,20 @@ def _dims(dim, ndim: int, op: str) -> tuple[int, ...]:
     return tuple(sorted(out)) if ndim else ()
 
 
+def _transposed_grad(g):
+    return (g.T,)
+
+
+def _keep_dims(g, shape, axes, keepdim):
+    """A reduction's gradient g with the reduced axes back as size 1 (np.expand_dims, cheaper)."""
+    if keepdim:
+        return g
+    return np.reshape(g, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+
+
 def _dim1(dim, ndim, op):
+    if type(dim) is int and -ndim <= dim < ndim:
+        return dim % ndim
     return _dims(dim, ndim, op)[0] if ndim else 0
 
 
@@ -137,8 +171,13 @@ class Tensor:
 
     @classmethod
     def _wrap(cls, data: np.ndarray, vc=None, base=None) -> "Tensor":
-        t = cls.__new__(cls)
-        t._setup(data, vc, base)
+        t = _new_object(cls)  # _setup inlined: this runs for every op's result
+        t._data = data
+        t.requires_grad = False
+        t.grad = None
+        t._ctx = None
+        t._vc = vc if vc is not None else [0]
+        t._base = base
         return t
 
     # ---- metadata ------------------------------------------------------------------
@@ -346,38 +385,23 @@ class Tensor:
 
     # ---- elementwise arithmetic -----------------------------------------------------
 
-    def __add__(self, other):
-        return add(self, other)
+    # __add__, __sub__, __mul__, __truediv__, __pow__ and __matmul__ are the module's functions
+    # themselves (set after them below): one Python call less per operator.
 
     def __radd__(self, other):
         return add(other, self)
 
-    def __sub__(self, other):
-        return sub(self, other)
-
     def __rsub__(self, other):
         return sub(other, self)
-
-    def __mul__(self, other):
-        return mul(self, other)
 
     def __rmul__(self, other):
         return mul(other, self)
 
-    def __truediv__(self, other):
-        return div(self, other)
-
     def __rtruediv__(self, other):
         return div(other, self)
 
-    def __pow__(self, other):
-        return pow(self, other)
-
     def __rpow__(self, other):
         return pow(other, self)
-
-    def __matmul__(self, other):
-        return matmul(self, other)
 
     def __rmatmul__(self, other):
         return matmul(other, self)
@@ -514,19 +538,22 @@ class Tensor:
     # ---- reductions -------------------------------------------------------------------
 
     def sum(self, dim=None, keepdim=False):
-        axes = _dims(dim, self.ndim, "sum")
         x = self._data
-        if x.dtype == float32:
-            out = np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=np.float32))
+        dtype = float32 if x.dtype is float32 or x.dtype == float32 else int64
+        # np.add.reduce is what ndarray.sum calls, minus a Python layer.
+        if dim is None and not keepdim:  # into a 0-d array: a full reduction would give a NumPy scalar
+            axes = None  # all, as the rule below needs
+            out = np.add.reduce(x, None, dtype, np.empty((), dtype))
         else:
-            out = np.asarray(x.sum(axis=axes, keepdims=keepdim, dtype=np.int64))
+            axes = None if dim is None else _dims(dim, x.ndim, "sum")
+            out = np.add.reduce(x, axes, dtype, None, keepdim)
+            if type(out) is not np.ndarray:  # a 0-d input reduced over dim 0
+                out = np.asarray(out)
         shape = x.shape
 
         def backward(g):
-            if not keepdim:
-                g = np.expand_dims(g, axes)
-            return (np.broadcast_to(g, shape),)
-        return _record("SumBackward1", out, (self,), backward)
+            return (_broadcast(g if axes is None else _keep_dims(g, shape, axes, keepdim), shape),)
+        return _unary("SumBackward1", out, self, backward)
 
     def mean(self, dim=None, keepdim=False):
         if _trace.tracer is not None:
@@ -534,16 +561,24 @@ class Tensor:
         if self.dtype != float32:
             raise TypeError(f"mean: could not infer the output dtype; input has dtype {self.dtype}, use .float()")
         x = self._data
-        axes = _dims(dim, self.ndim, "mean")
-        count = int(np.prod([x.shape[a] for a in axes]))
-        out = np.asarray(x.mean(axis=axes, keepdims=keepdim, dtype=np.float32))
+        axes = _dims(dim, x.ndim, "mean")
+        count = math.prod([x.shape[a] for a in axes])
+        # ndarray.mean's arithmetic without its Python layer: a float32 sum, divided by an intp
+        # count (so in float64) and rounded to float32; the same bits.
+        total = np.add.reduce(x, axis=axes, dtype=float32, keepdims=keepdim)
+        if type(total) is np.ndarray:
+            if count <= _EXACT_INT:  # float32 division rounds as float64's rounded: same bits, cheaper
+                total /= count
+                out = total
+            else:
+                out = np.true_divide(total, np.intp(count), out=total, casting="unsafe")
+        else:
+            out = np.asarray(total / np.intp(count), dtype=float32)
         shape = x.shape
 
         def backward(g):
-            if not keepdim:
-                g = np.expand_dims(g, axes)
-            return (np.broadcast_to(g / np.float32(count), shape),)
-        return _record("MeanBackward1", out, (self,), backward)
+            return (_broadcast(_keep_dims(g, shape, axes, keepdim) / np.float32(count), shape),)
+        return _unary("MeanBackward1", out, self, backward)
 
     def max(self, dim=None, keepdim=False):
         """The largest value (no dim), or (values, indices) along dim, as torch.max."""
@@ -593,24 +628,29 @@ class Tensor:
 
     # ---- shape ops (views where NumPy gives views) ---------------------------------------
 
-    def _view_of(self, out: np.ndarray, name, backward) -> "Tensor":
-        res = _record(name, out, (self,), backward)
-        if np.may_share_memory(out, self._data):
-            res._vc = self._vc
-            res._base = self if self._base is None else self._base
-        return res
+    def _view_of(self, out: np.ndarray, name, backward, view=False) -> "Tensor":
+        """Record out; it shares self's version counter and base when it is a view (`view`:
+        the caller knows it is, sparing the memory check)."""
+        return _unary(name, out, self, backward, view=view or np.may_share_memory(out, self._data))
 
     def reshape(self, *shape):
         if _trace.tracer is not None:
             return _trace.tracer.op("reshape", Tensor.reshape, self, *shape)
-        shape = _shape_args(shape, "reshape")
+        for s in shape:  # _shape_args' common case, inlined: ints given one by one
+            if type(s) is not int:
+                shape = _shape_args(shape, "reshape")
+                break
         try:
             out = self._data.reshape(shape)
         except ValueError:
             raise RuntimeError(f"reshape: shape {shape_str(shape)} is invalid for input of size {self.numel()} "
                                f"(shape {shape_str(self.shape)})") from None
-        old = self.shape
-        return self._view_of(out, "ViewBackward0", lambda g: (g.reshape(old),))
+        x = self._data
+        old = x.shape
+        # NumPy reshapes a C-contiguous array without copying; other layouts may copy. (Empty
+        # arrays share no memory: np.may_share_memory says so, and so does `view` here.)
+        return _unary("ViewBackward0", out, self, lambda g: (g.reshape(old),), 0,
+                      x.flags.c_contiguous and x.size > 0 or np.may_share_memory(out, x))
 
     def view(self, *shape):
         if not self.is_contiguous():
@@ -651,13 +691,18 @@ class Tensor:
         if self.ndim == 0:
             return self
         a, b = _dim1(dim0, self.ndim, "transpose"), _dim1(dim1, self.ndim, "transpose")
-        return self._view_of(np.swapaxes(self._data, a, b), "TransposeBackward0",
-                             lambda g: (np.swapaxes(g, a, b),))
+        perm = list(range(self.ndim))  # ndarray.transpose(perm): np.swapaxes, without its Python layer
+        perm[a], perm[b] = b, a
+        return self._view_of(self._data.transpose(perm), "TransposeBackward0", lambda g: (g.transpose(perm),),
+                             view=self._data.size > 0)
 
     def t(self):
-        if self.ndim > 2:
+        x = self._data
+        if x.ndim == 2:  # transpose(0, 1), inlined
+            return _unary("TransposeBackward0", x.T, self, _transposed_grad, 0, x.size > 0)
+        if x.ndim > 2:
             raise ValueError(f"t: expects a tensor with <= 2 dimensions, got shape {shape_str(self.shape)}")
-        return self.transpose(0, 1) if self.ndim == 2 else self
+        return self
 
     @property
     def T(self):
@@ -793,8 +838,14 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
     """
     if _trace.tracer is not None:
         _trace.tracer.unsupported(name, inputs)
-    res = Tensor._wrap(out)
-    if not is_grad_enabled():
+    res = _new_object(Tensor)  # Tensor._wrap(out), inlined
+    res._data = out
+    res.requires_grad = False
+    res.grad = None
+    res._ctx = None
+    res._vc = [0]
+    res._base = None
+    if not _grad_state.enabled:
         return res
     edges = []
     any_grad = False
@@ -806,24 +857,80 @@ def _record(name, out: np.ndarray, inputs, backward, saved=()) -> Tensor:
             edges.append(None)
     if not any_grad:
         return res
-    res._ctx = Node(name, tuple(edges), _float_grads(backward), tuple((t, t._version) for t in saved))
+    # Node.apply makes the rule's gradients float32.
+    res._ctx = Node(name, tuple(edges), backward,
+                    tuple([(t._vc, t._vc[0], t._data.shape) for t in saved]) if saved else ())
     res.requires_grad = True
     return res
 
 
-def _float_grads(backward):
-    def wrapped(g):
-        return tuple(None if gi is None else np.asarray(gi, dtype=np.float32) for gi in backward(g))
-    return wrapped
+SAVE_INPUT, SAVE_OUTPUT = 1, 2  # _unary's `save`: the rule reads its input or its result
+
+
+def _unary(name, out: np.ndarray, x: Tensor, backward, save=0, view=False) -> Tensor:
+    """_record for an op of one Tensor input, the common case, without the loops.
+
+    save: SAVE_INPUT or SAVE_OUTPUT when the rule reads x or the result (versions checked
+    at backward, as `saved`); view: out is a view of x's data (shares its version counter).
+    """
+    if _trace.tracer is not None:
+        _trace.tracer.unsupported(name, (x,))
+    res = _new_object(Tensor)
+    res._data = out
+    res.requires_grad = False
+    res.grad = None
+    res._ctx = None
+    if view:
+        res._vc = x._vc
+        res._base = x if x._base is None else x._base
+    else:
+        res._vc = [0]
+        res._base = None
+    if x.requires_grad and _grad_state.enabled:
+        ctx = x._ctx
+        if save:
+            t = x if save == SAVE_INPUT else res
+            saved = ((t._vc, t._vc[0], t._data.shape),)
+        else:
+            saved = ()
+        res._ctx = Node(name, (x if ctx is None else ctx,), backward, saved)
+        res.requires_grad = True
+    return res
+
+
+def _binary_record(name, out: np.ndarray, a: Tensor, b: Tensor, backward, save_inputs: bool) -> Tensor:
+    """_record for an op of two Tensor inputs (binary ops, matmul), without the loops."""
+    if _trace.tracer is not None:
+        _trace.tracer.unsupported(name, (a, b))
+    res = _new_object(Tensor)
+    res._data = out
+    res.requires_grad = False
+    res.grad = None
+    res._ctx = None
+    res._vc = [0]
+    res._base = None
+    if (a.requires_grad or b.requires_grad) and _grad_state.enabled:
+        edges = ((a if a._ctx is None else a._ctx) if a.requires_grad else None,
+                 (b if b._ctx is None else b._ctx) if b.requires_grad else None)
+        saved = ((a._vc, a._vc[0], a._data.shape), (b._vc, b._vc[0], b._data.shape)) if save_inputs else ()
+        res._ctx = Node(name, edges, backward, saved)
+        res.requires_grad = True
+    return res
 
 
 def _save_output(res: Tensor) -> None:
     """The backward rule reads the result itself: check it was not modified in place."""
     if res._ctx is not None:
-        res._ctx.saved = ((res, res._version),)
+        res._ctx.saved = ((res._vc, res._vc[0], res._data.shape),)
 
 
 def _shape_args(shape, op):
+    if type(shape) is tuple:  # ints given one by one: the common case, without the ABC checks
+        for s in shape:
+            if type(s) is not int:
+                break
+        else:
+            return shape
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
         shape = tuple(shape[0])
     if not all(isinstance(s, numbers.Integral) and not isinstance(s, _py_bool) for s in shape):
@@ -884,49 +991,103 @@ def _result_dtype(a: Tensor, b: Tensor, op):
     return int64
 
 
-def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
-    a, b = _operand(a, op), _operand(b, op)
+def _scalar_operand(v):
+    """A Python float (or small int) as a 0-d float32 Tensor, the value _operand + astype give."""
+    t = type(v)
+    if t is float or t is int and -_EXACT_INT <= v <= _EXACT_INT:
+        return Tensor._wrap(np.asarray(v, dtype=np.float32))
+    return None
+
+
+_EXACT_INT = 2 ** 24  # ints up to here are exact in float32, so converting them directly is safe
+
+
+def _check_broadcast(op, sa, sb):
     try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
+        np.broadcast_shapes(sa, sb)
     except ValueError:
-        raise ValueError(f"{op}: shapes {shape_str(a.shape)} and {shape_str(b.shape)} cannot be broadcast "
-                         "together") from None
-    dtype = _result_dtype(a, b, op)
-    x, y = a._data.astype(dtype, copy=False), b._data.astype(dtype, copy=False)
-    out = np.asarray(forward(x, y)).astype(dtype, copy=False)
-    sa, sb = a.shape, b.shape
+        raise ValueError(f"{op}: shapes {shape_str(sa)} and {shape_str(sb)} cannot be broadcast together") from None
+
+
+def _binary(op, name, a, b, forward, backward, saved_inputs=False) -> Tensor:
+    # Fast path: float32 tensors of one shape, or a float32 tensor and a Python number (no
+    # broadcast_shapes, no casts); anything else takes the general path below.
+    x = y = None
+    if isinstance(a, Tensor) and a._data.dtype is float32:
+        if isinstance(b, Tensor):
+            if b._data.dtype is float32:
+                x, y = a._data, b._data
+        else:
+            b_t = _scalar_operand(b)
+            if b_t is not None:
+                b, x, y = b_t, a._data, b_t._data
+    elif isinstance(b, Tensor) and b._data.dtype is float32 and not isinstance(a, Tensor):
+        a_t = _scalar_operand(a)
+        if a_t is not None:
+            a, x, y = a_t, a_t._data, b._data
+    if x is not None:
+        try:
+            out = forward(x, y)  # the ufunc broadcasts
+        except ValueError:
+            _check_broadcast(op, a.shape, b.shape)
+            raise
+        if type(out) is not np.ndarray or out.dtype is not float32:  # 0-d operands give a NumPy scalar
+            out = np.asarray(out).astype(float32, copy=False)
+    else:
+        a, b = _operand(a, op), _operand(b, op)
+        _check_broadcast(op, a.shape, b.shape)
+        dtype = _result_dtype(a, b, op)
+        x, y = a._data.astype(dtype, copy=False), b._data.astype(dtype, copy=False)
+        out = np.asarray(forward(x, y)).astype(dtype, copy=False)
+    sa, sb = a._data.shape, b._data.shape
 
     def rule(g):
         ga, gb = backward(g, x, y, out)
         # out.shape, not the operands' broadcast shape: where()'s condition may broadcast further.
         full = out.shape
-        return (None if ga is None or not a.requires_grad else _unbroadcast(np.broadcast_to(ga, full), sa),
-                None if gb is None or not b.requires_grad else _unbroadcast(np.broadcast_to(gb, full), sb))
-    return _record(name, out, (a, b), rule, saved=(a, b) if saved_inputs else ())
+        return (None if ga is None or not a.requires_grad else _unbroadcast(_broadcast(ga, full), sa),
+                None if gb is None or not b.requires_grad else _unbroadcast(_broadcast(gb, full), sb))
+    return _binary_record(name, out, a, b, rule, saved_inputs)
+
+
+def _add_rule(g, x, y, o):
+    return g, g
+
+
+def _sub_rule(g, x, y, o):
+    return g, -g
+
+
+def _mul_rule(g, x, y, o):
+    return g * y, g * x
+
+
+def _div_rule(g, x, y, o):
+    return g / y, -g * x / (y * y)
 
 
 def add(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("add", add, a, b)
-    return _binary("add", "AddBackward0", a, b, np.add, lambda g, x, y, o: (g, g))
+    return _binary("add", "AddBackward0", a, b, np.add, _add_rule)
 
 
 def sub(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("sub", sub, a, b)
-    return _binary("sub", "SubBackward0", a, b, np.subtract, lambda g, x, y, o: (g, -g))
+    return _binary("sub", "SubBackward0", a, b, np.subtract, _sub_rule)
 
 
 def mul(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("mul", mul, a, b)
-    return _binary("mul", "MulBackward0", a, b, np.multiply, lambda g, x, y, o: (g * y, g * x), True)
+    return _binary("mul", "MulBackward0", a, b, np.multiply, _mul_rule, True)
 
 
 def div(a, b) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("div", div, a, b)
-    return _binary("div", "DivBackward0", a, b, np.divide, lambda g, x, y, o: (g / y, -g * x / (y * y)), True)
+    return _binary("div", "DivBackward0", a, b, np.divide, _div_rule, True)
 
 
 def pow(a, b) -> Tensor:  # noqa: A001
@@ -958,13 +1119,19 @@ def matmul(a, b) -> Tensor:
         return _trace.tracer.op("matmul", matmul, a, b)
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError(f"matmul: both operands must be Tensors, got {type(a).__name__} and {type(b).__name__}")
-    for name, t in (("input", a), ("other", b)):
-        if t.dtype != float32:
-            raise TypeError(f"matmul: {name} has dtype {t.dtype}, expected float32")
-        if t.ndim == 0:
-            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {shape_str(a.shape)} "
-                             f"and {shape_str(b.shape)}")
     x, y = a._data, b._data
+    if x.ndim == 2 and y.ndim == 2 and x.dtype is float32 and y.dtype is float32 and x.shape[1] == y.shape[0]:
+        def backward(g):  # matrices: straight to the kernel, both ways
+            g = np.asarray(g, dtype=float32)
+            return (_mm2(g, y.T) if a.requires_grad else None, _mm2(x.T, g) if b.requires_grad else None)
+        return _binary_record("MmBackward0", _mm2(x, y), a, b, backward, True)
+    if x.dtype is not float32 or y.dtype is not float32 or not x.ndim or not y.ndim:
+        for name, t in (("input", a), ("other", b)):
+            if t.dtype != float32:
+                raise TypeError(f"matmul: {name} has dtype {t.dtype}, expected float32")
+            if t.ndim == 0:
+                raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                                 f"{shape_str(a.shape)} and {shape_str(b.shape)}")
     x2 = x[None, :] if x.ndim == 1 else x
     y2 = y[:, None] if y.ndim == 1 else y
     if x2.shape[-1] != y2.shape[-2]:
@@ -990,6 +1157,35 @@ def matmul(a, b) -> Tensor:
             gb = _unbroadcast(mm(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return ga, gb
     return _record("MmBackward0", np.asarray(out, dtype=np.float32), (a, b), backward, saved=(a, b))
+
+
+def _gemm_operand(x: np.ndarray):
+    """x for the kernel and whether that is x transposed (a transposed view is read in place)."""
+    flags = x.flags
+    if flags.aligned:
+        if flags.c_contiguous:
+            return x, False
+        if flags.f_contiguous:
+            return x.T, True
+    return np.require(x, requirements="CA"), False
+
+
+def _mm2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """p @ q for float32 matrices whose inner sizes match: gemm.matmul's checks are done by then."""
+    if not (p.size and q.size):
+        return np.matmul(p, q)
+    c = np.empty((p.shape[0], q.shape[1]), dtype=float32)
+    fp, fq = p.flags, q.flags  # _gemm_operand, inlined for C-contiguous and transposed operands
+    if fp.aligned and fq.aligned and (fp.c_contiguous or fp.f_contiguous) and (fq.c_contiguous or fq.f_contiguous):
+        ta, tb = not fp.c_contiguous, not fq.c_contiguous
+        return _C.gemm_plain(p.T if ta else p, q.T if tb else q, c, ta, tb)
+    pa, ta = _gemm_operand(p)
+    qa, tb = _gemm_operand(q)
+    return _C.gemm_plain(pa, qa, c, ta, tb)
+
+
+Tensor.__add__, Tensor.__sub__, Tensor.__mul__, Tensor.__truediv__ = add, sub, mul, div
+Tensor.__pow__, Tensor.__matmul__ = pow, matmul
 
 
 def cat(tensors, dim=0) -> Tensor:

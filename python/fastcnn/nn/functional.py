@@ -15,7 +15,8 @@ from .. import ops
 from ..ops._args import as_tuple, shape_str
 from ..autograd import is_grad_enabled
 from ..random import default_generator
-from ..tensor import Tensor, _record, float32, int64
+from ..backend import _C
+from ..tensor import SAVE_INPUT, SAVE_OUTPUT, Tensor, _record, _unary, float32, int64
 from ..tensor import _trace  # fastcnn.onnx.export records the ops below while it runs
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
 
 
 def _t(x, op, name, dtype=float32) -> Tensor:
+    if isinstance(x, Tensor) and x._data.dtype is dtype:  # the common case, one identity check
+        return x
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: {name} must be a fastcnn.Tensor, got {type(x).__name__}")
     if x.dtype != dtype:
@@ -56,7 +59,7 @@ def _flag(value, op, name) -> bool:
 
 def _conv(op, fwd, bwd, input, weight, bias, stride, padding, dilation, groups):
     x, w, b = _t(input, op, "input"), _t(weight, op, "weight"), _opt(bias, op, "bias")
-    if x.ndim == w.ndim - 1:  # unbatched input (C, H, W) / (C, L), as torch accepts
+    if x._data.ndim == w._data.ndim - 1:  # unbatched input (C, H, W) / (C, L), as torch accepts
         return _conv(op, fwd, bwd, x.unsqueeze(0), w, b, stride, padding, dilation, groups)[0]
     args = (stride, padding, dilation, groups)
     out = fwd(x._data, w._data, _arr(b), *args)
@@ -102,11 +105,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     if _trace.tracer is not None:
         return _trace.tracer.op("max_pool2d", max_pool2d, input, kernel_size, stride, padding, dilation, ceil_mode,
                                 return_indices)
-    x = _t(input, "max_pool2d", "input")
+    x = input if isinstance(input, Tensor) and input._data.dtype is float32 else _t(input, "max_pool2d", "input")
     out, indices = ops.max_pool2d(x._data, kernel_size, stride, padding, dilation, ceil_mode)
-    shape = x.shape
-    res = _record("MaxPool2DWithIndicesBackward0", out, (x,),
-                  lambda g: (ops.max_pool2d_backward(g, indices, shape),), saved=(x,))
+    shape = x._data.shape
+    res = _unary("MaxPool2DWithIndicesBackward0", out, x, lambda g: (ops.max_pool2d_backward(g, indices, shape),),
+                 SAVE_INPUT)
     return (res, Tensor._wrap(indices)) if return_indices else res
 
 
@@ -144,10 +147,11 @@ def _write_back(x: Tensor, res: Tensor, op: str) -> Tensor:
 def relu(input, inplace=False) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("relu", relu, input, inplace)
-    x = _t(input, "relu", "input")
-    out = ops.relu(x._data)
-    res = _record("ReluBackward0", out, (x,), lambda g: (ops.relu_backward(g, out),))
-    _save(res)
+    x = input if isinstance(input, Tensor) and input._data.dtype is float32 else _t(input, "relu", "input")
+    xd = x._data
+    flags = xd.flags  # a ready array goes straight to the kernel, which checks it again
+    out = _C.relu_forward(xd, np.empty(xd.shape, float32)) if flags.c_contiguous and flags.aligned else ops.relu(xd)
+    res = _unary("ReluBackward0", out, x, lambda g: (ops.relu_backward(g, out),), SAVE_OUTPUT)
     return _write_back(x, res, "relu") if inplace else res
 
 
@@ -184,8 +188,7 @@ def tanh(input) -> Tensor:
         return _trace.tracer.op("tanh", tanh, input)
     x = _t(input, "tanh", "input")
     out = ops.tanh(x._data)
-    res = _record("TanhBackward0", out, (x,), lambda g: (ops.tanh_backward(g, out),))
-    return _save(res)
+    return _unary("TanhBackward0", out, x, lambda g: (ops.tanh_backward(g, out),), SAVE_OUTPUT)
 
 
 def sigmoid(input) -> Tensor:
@@ -193,17 +196,12 @@ def sigmoid(input) -> Tensor:
         return _trace.tracer.op("sigmoid", sigmoid, input)
     x = _t(input, "sigmoid", "input")
     out = ops.sigmoid(x._data)
-    res = _record("SigmoidBackward0", out, (x,), lambda g: (ops.sigmoid_backward(g, out),))
-    return _save(res)
-
-
-def _save(res: Tensor) -> Tensor:
-    if res._ctx is not None:
-        res._ctx.saved = ((res, res._version),)
-    return res
+    return _unary("SigmoidBackward0", out, x, lambda g: (ops.sigmoid_backward(g, out),), SAVE_OUTPUT)
 
 
 def _softmax_args(input, dim, dtype, op):
+    if dtype is None and isinstance(input, Tensor) and input._data.dtype is float32 and dim is not None:
+        return input, dim  # the common case
     if dim is None:
         raise TypeError(f"{op}: dim must be given (an int), as in torch.nn.functional.{op}")
     if dtype is not None and np.dtype(dtype) != float32:
@@ -212,20 +210,30 @@ def _softmax_args(input, dim, dtype, op):
     return _t(x, op, "input"), dim
 
 
+def _softmax_kernel(xd, dim, kernel, checked):
+    """kernel straight on a ready array with an int dim in range, else the checked fastcnn.ops function."""
+    n = xd.ndim
+    if type(dim) is int and n and -n <= dim < n:
+        flags = xd.flags
+        if flags.c_contiguous and flags.aligned:
+            return kernel(xd, np.empty(xd.shape, float32), dim % n)
+    return checked(xd, dim)
+
+
 def softmax(input, dim=None, dtype=None) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("softmax", softmax, input, dim, dtype)
     x, dim = _softmax_args(input, dim, dtype, "softmax")
-    out = ops.softmax(x._data, dim)
-    return _save(_record("SoftmaxBackward0", out, (x,), lambda g: (ops.softmax_backward(g, out, dim),)))
+    out = _softmax_kernel(x._data, dim, _C.softmax_forward, ops.softmax)
+    return _unary("SoftmaxBackward0", out, x, lambda g: (ops.softmax_backward(g, out, dim),), SAVE_OUTPUT)
 
 
 def log_softmax(input, dim=None, dtype=None) -> Tensor:
     if _trace.tracer is not None:
         return _trace.tracer.op("log_softmax", log_softmax, input, dim, dtype)
     x, dim = _softmax_args(input, dim, dtype, "log_softmax")
-    out = ops.log_softmax(x._data, dim)
-    return _save(_record("LogSoftmaxBackward0", out, (x,), lambda g: (ops.log_softmax_backward(g, out, dim),)))
+    out = _softmax_kernel(x._data, dim, _C.log_softmax_forward, ops.log_softmax)
+    return _unary("LogSoftmaxBackward0", out, x, lambda g: (ops.log_softmax_backward(g, out, dim),), SAVE_OUTPUT)
 
 
 # ---- losses ---------------------------------------------------------------------------------

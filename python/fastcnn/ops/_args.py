@@ -6,6 +6,9 @@ import numbers
 
 import numpy as np
 
+_F32 = np.dtype(np.float32)
+_I64 = np.dtype(np.int64)
+
 
 def shape_str(shape) -> str:
     return "(" + ", ".join(str(int(d)) for d in shape) + (",)" if len(shape) == 1 else ")")
@@ -13,6 +16,8 @@ def shape_str(shape) -> str:
 
 def as_tuple(value, n: int, op: str, name: str, minimum: int = 0) -> tuple[int, ...]:
     """An int or a sequence of n ints, each >= minimum, as a tuple of n ints."""
+    if type(value) is int and value >= minimum:  # the common case, without the ABC checks
+        return (value,) * n
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         values = (int(value),) * n
     else:
@@ -31,6 +36,11 @@ def as_tuple(value, n: int, op: str, name: str, minimum: int = 0) -> tuple[int, 
 
 def float32_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """x as a C-contiguous float32 ndarray (no copy when it already is one)."""
+    if type(x) is np.ndarray and x.dtype is _F32 and (ndim is None or x.ndim == ndim or type(ndim) is tuple
+                                                      and x.ndim in ndim):
+        flags = x.flags  # the common case, checked in one go
+        if flags.c_contiguous and flags.aligned:
+            return x
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype != np.float32:
@@ -39,8 +49,19 @@ def float32_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = No
     return _contiguous(x)
 
 
+def empty_float32(like: np.ndarray) -> np.ndarray:
+    """A new C-contiguous float32 array of like's shape (np.empty_like, minus its dtype and
+    layout logic: the kernels' outputs are always C-contiguous float32)."""
+    return np.empty(like.shape, dtype=_F32)
+
+
 def int64_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """x as a C-contiguous int64 ndarray (no copy when it already is one)."""
+    if type(x) is np.ndarray and x.dtype is _I64 and (ndim is None or x.ndim == ndim or type(ndim) is tuple
+                                                      and x.ndim in ndim):
+        flags = x.flags
+        if flags.c_contiguous and flags.aligned:
+            return x
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype != np.int64:

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from ..backend import _C
-from ._args import float32_array, shape_str
+from ._args import empty_float32 as _empty, float32_array, shape_str
 
 __all__ = [
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
@@ -25,7 +25,7 @@ __all__ = [
 
 def _out(out, x: np.ndarray, op: str) -> np.ndarray:
     if out is None:
-        return np.empty_like(x)
+        return _empty(x)
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{op}: out must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != np.float32:
@@ -63,7 +63,7 @@ def relu(input, out=None) -> np.ndarray:
 def relu_backward(grad_output, saved) -> np.ndarray:
     """grad_output where saved > 0 else 0; saved is relu's input or its output."""
     g, s = _pair(grad_output, saved, "relu_backward", "saved")
-    return _C.relu_backward(g, s, np.empty_like(g))
+    return _C.relu_backward(g, s, _empty(g))
 
 
 def leaky_relu(input, negative_slope=0.01, out=None) -> np.ndarray:
@@ -77,7 +77,7 @@ def leaky_relu_backward(grad_output, input, negative_slope=0.01) -> np.ndarray:
     """grad_output * (1 if input > 0 else negative_slope), as torch."""
     g, x = _pair(grad_output, input, "leaky_relu_backward", "input")
     slope = _slope(negative_slope, "leaky_relu_backward")
-    return _C.leaky_relu_backward(g, x, np.empty_like(g), slope)
+    return _C.leaky_relu_backward(g, x, _empty(g), slope)
 
 
 def tanh(input, out=None) -> np.ndarray:
@@ -89,7 +89,7 @@ def tanh(input, out=None) -> np.ndarray:
 def tanh_backward(grad_output, output) -> np.ndarray:
     """grad_output * (1 - output**2), output = tanh(input)."""
     g, y = _pair(grad_output, output, "tanh_backward", "output")
-    return _C.tanh_backward(g, y, np.empty_like(g))
+    return _C.tanh_backward(g, y, _empty(g))
 
 
 def sigmoid(input, out=None) -> np.ndarray:
@@ -101,4 +101,4 @@ def sigmoid(input, out=None) -> np.ndarray:
 def sigmoid_backward(grad_output, output) -> np.ndarray:
     """grad_output * (1 - output) * output, output = sigmoid(input)."""
     g, y = _pair(grad_output, output, "sigmoid_backward", "output")
-    return _C.sigmoid_backward(g, y, np.empty_like(g))
+    return _C.sigmoid_backward(g, y, _empty(g))

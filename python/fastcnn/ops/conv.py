@@ -34,14 +34,18 @@ __all__ = [
 CONV_ALGORITHMS = ("auto", "gemm1x1", "im2col", "depthwise", "winograd", "direct")
 _ACTIVATIONS = (None, "relu")
 
-_forced = threading.local()
+class _Forced(threading.local):
+    name = None  # a class default: no getattr fallback on every convolution
+
+
+_forced = _Forced()
 
 
 @contextlib.contextmanager
 def force_conv_algorithm(name: str):
     """Every convolution in this thread, inside the block, uses algorithm `name`."""
     _check_algorithm("force_conv_algorithm", name)
-    previous = getattr(_forced, "name", None)
+    previous = _forced.name
     _forced.name = name
     try:
         yield
@@ -57,7 +61,7 @@ def _check_algorithm(op: str, name) -> str:
 
 def _algorithm(op: str, name) -> str:
     if name is None:
-        name = getattr(_forced, "name", None) or "auto"
+        name = _forced.name or "auto"
     return _check_algorithm(op, name)
 
 
@@ -78,6 +82,42 @@ def _padding(op: str, padding, kernel: tuple[int, int], stride: tuple[int, int],
         raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same'; got {padding!r}")
     ph, pw = as_tuple(padding, 2, op, "padding", minimum=0)
     return (ph, ph, pw, pw)
+
+
+def _plain(value) -> bool:
+    """An int, a str or a tuple of ints, exactly: safe cache keys (True == 1 and 2.0 == 2 as
+    keys, but those must fail the checks)."""
+    t = type(value)
+    if t is int or t is str:
+        return True
+    if t is tuple:
+        for v in value:
+            if type(v) is not int:
+                return False
+        return True
+    return False
+
+
+_CONVS: dict = {}  # (geometry, output shape) per plain argument tuple; at most _CONVS_MAX entries
+_CONVS_MAX = 4096
+
+
+def _checked(op: str, input_shape, weight_shape, stride, padding, dilation, groups):
+    """(_geometry's dict, output shape), both checked; cached, as a network repeats its shapes.
+
+    The dict is shared by every hit: callers only read it."""
+    if _plain(stride) and _plain(padding) and _plain(dilation) and type(groups) is int:
+        key = (op, input_shape, weight_shape, stride, padding, dilation, groups)
+        hit = _CONVS.get(key)
+        if hit is None:
+            g = _geometry(op, input_shape, weight_shape, stride, padding, dilation, groups)
+            hit = (g, _output_shape(op, input_shape, weight_shape, g))
+            if len(_CONVS) >= _CONVS_MAX:
+                _CONVS.clear()
+            _CONVS[key] = hit
+        return hit
+    g = _geometry(op, input_shape, weight_shape, stride, padding, dilation, groups)
+    return g, _output_shape(op, input_shape, weight_shape, g)
 
 
 def _geometry(op: str, input_shape, weight_shape, stride, padding, dilation, groups):
@@ -114,10 +154,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     b = None if bias is None else float32_array(bias, op, "bias", 1)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
-    g = _geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
-    out = np.empty(_output_shape(op, x.shape, w.shape, g), dtype=np.float32)
-    return backend._C.conv2d_forward(x, w, b, out, relu=activation == "relu", algorithm=_algorithm(op, algorithm),
-                                     **g)
+    g, out_shape = _checked(op, x.shape, w.shape, stride, padding, dilation, groups)
+    out = np.empty(out_shape, dtype=np.float32)
+    # Positional: pybind11 spends about a microsecond on each keyword argument.
+    return backend._C.conv2d_forward(x, w, b, out, g["stride"], g["padding"], g["dilation"], g["groups"],
+                                     activation == "relu", _algorithm(op, algorithm))
 
 
 def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1, *,
@@ -133,8 +174,7 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     w = float32_array(weight, op, "weight", 4)
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{op}: activation must be None or 'relu', got {activation!r}")
-    g = _geometry(op, x.shape, w.shape, stride, padding, dilation, groups)
-    expected = _output_shape(op, x.shape, w.shape, g)
+    g, expected = _checked(op, x.shape, w.shape, stride, padding, dilation, groups)
     if gy.shape != expected:
         raise ValueError(f"{op}: grad_output has shape {shape_str(gy.shape)}, expected {shape_str(expected)} "
                          f"(input {shape_str(x.shape)}, weight {shape_str(w.shape)})")
@@ -148,12 +188,13 @@ def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
     need_input, need_weight, need_bias = output_mask
     name = _algorithm(op, algorithm)
     grad_input = grad_weight = grad_bias = None
+    geometry = (g["stride"], g["padding"], g["dilation"], g["groups"], name)
     if need_input:
-        grad_input = backend._C.conv2d_backward_data(gy, w, np.empty_like(x), algorithm=name, **g)
+        grad_input = backend._C.conv2d_backward_data(gy, w, np.empty(x.shape, np.float32), *geometry)
     if need_weight:
-        grad_weight = np.empty_like(w)
+        grad_weight = np.empty(w.shape, np.float32)
         grad_bias = np.empty(w.shape[0], dtype=np.float32) if need_bias else None
-        backend._C.conv2d_backward_weight(x, gy, grad_weight, grad_bias, algorithm=name, **g)
+        backend._C.conv2d_backward_weight(x, gy, grad_weight, grad_bias, *geometry)
     elif need_bias:
         grad_bias = gy.sum(axis=(0, 2, 3), dtype=np.float64).astype(np.float32)
     return grad_input, grad_weight, grad_bias

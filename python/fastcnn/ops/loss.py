@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from ..backend import _C
-from ._args import float32_array, int64_array, shape_str
+from ._args import empty_float32 as _empty, float32_array, int64_array, shape_str
 
 __all__ = [
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
@@ -31,6 +31,8 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _dim(dim, ndim: int, op: str) -> int:
+    if type(dim) is int and -ndim <= dim < ndim:  # the common case, without the ABC checks
+        return dim % ndim
     if isinstance(dim, bool) or not isinstance(dim, numbers.Integral):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     if not -ndim <= dim < ndim:
@@ -78,13 +80,13 @@ def _softmax_input(input, dim, op):
 def softmax(input, dim=1) -> np.ndarray:
     """exp(x - max) / sum(exp(x - max)) over ``dim``."""
     x, d = _softmax_input(input, dim, "softmax")
-    return _C.softmax_forward(x, np.empty_like(x), d)
+    return _C.softmax_forward(x, _empty(x), d)
 
 
 def log_softmax(input, dim=1) -> np.ndarray:
     """x - max - log(sum(exp(x - max))) over ``dim``."""
     x, d = _softmax_input(input, dim, "log_softmax")
-    return _C.log_softmax_forward(x, np.empty_like(x), d)
+    return _C.log_softmax_forward(x, _empty(x), d)
 
 
 def _softmax_grad_args(grad_output, output, dim, op):
@@ -101,13 +103,13 @@ def _softmax_grad_args(grad_output, output, dim, op):
 def softmax_backward(grad_output, output, dim=1) -> np.ndarray:
     """output * (grad_output - sum(grad_output * output, dim)); output = softmax(x, dim)."""
     g, y, d = _softmax_grad_args(grad_output, output, dim, "softmax_backward")
-    return _C.softmax_backward(g, y, np.empty_like(g), d)
+    return _C.softmax_backward(g, y, _empty(g), d)
 
 
 def log_softmax_backward(grad_output, output, dim=1) -> np.ndarray:
     """grad_output - exp(output) * sum(grad_output, dim); output = log_softmax(x, dim)."""
     g, y, d = _softmax_grad_args(grad_output, output, dim, "log_softmax_backward")
-    return _C.log_softmax_backward(g, y, np.empty_like(g), d)
+    return _C.log_softmax_backward(g, y, _empty(g), d)
 
 
 # ---- class-index losses ----------------------------------------------------------------

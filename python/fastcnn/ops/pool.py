@@ -13,7 +13,7 @@ import numpy as np
 
 from fastcnn import backend
 
-from ._args import as_tuple, float32_array, int64_array, shape_str
+from ._args import _F32, as_tuple, float32_array, int64_array, shape_str
 
 __all__ = [
     "pool_output_size",
@@ -56,8 +56,55 @@ def _check_plane(x4: np.ndarray, op: str, name: str = "input") -> None:
         raise ValueError(f"{op}: {name} of shape {shape_str(x4.shape)} has an empty channel or spatial dimension")
 
 
+def _plain(value) -> bool:
+    """An int or a tuple of ints, exactly: such arguments are safe cache keys (True == 1 and
+    2.0 == 2 as keys, but those must fail the checks)."""
+    if type(value) is int:
+        return True
+    if type(value) is tuple:
+        for v in value:
+            if type(v) is not int:
+                return False
+        return True
+    return False
+
+
+_WINDOWS: dict = {}  # _window_entry's results for plain arguments; at most _WINDOWS_MAX entries
+_WINDOWS_MAX = 4096
+
+
 def _window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
     """Normalized (kernel, stride, padding, dilation, out_hw), checked as torch does."""
+    return _window_entry(op, in_hw, kernel_size, stride, padding, dilation, ceil_mode)[:5]
+
+
+def _window_entry(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
+    """_window's tuple plus the window as one _C.PoolWindow.
+
+    A network pools a few shapes over and over: checked results are cached per argument
+    tuple (only for plain ints and tuples; errors are never cached)."""
+    if (type(kernel_size) is int or _plain(kernel_size)) and (stride is None or _plain(stride)) \
+            and (type(padding) is int or _plain(padding)) and (type(dilation) is int or _plain(dilation)) \
+            and type(ceil_mode) is bool:
+        key = (op, in_hw if type(in_hw) is tuple else tuple(in_hw), kernel_size, stride, padding, dilation, ceil_mode)
+        hit = _WINDOWS.get(key)
+        if hit is None:
+            hit = _check_window(op, in_hw, kernel_size, stride, padding, dilation, ceil_mode)
+            if len(_WINDOWS) >= _WINDOWS_MAX:
+                _WINDOWS.clear()
+            _WINDOWS[key] = hit
+        return hit
+    return _check_window(op, in_hw, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def _check_window(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
+    kernel, stride, padding, dilation, out = _check_window_args(op, in_hw, kernel_size, stride, padding, dilation,
+                                                                ceil_mode)
+    return kernel, stride, padding, dilation, out, backend._C.PoolWindow(kernel, stride, padding, dilation,
+                                                                         bool(ceil_mode))
+
+
+def _check_window_args(op: str, in_hw, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = as_tuple(kernel_size, 2, op, "kernel_size", minimum=1)
     # torch: stride None or [] means kernel_size.
     empty = isinstance(stride, (tuple, list)) and len(stride) == 0
@@ -110,14 +157,19 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
     """(out, indices) as torch's max_pool2d(..., return_indices=True): indices (int64) index
     the flattened H*W plane; ties keep the first cell, a NaN in the window wins."""
     op = "max_pool2d"
-    x4, squeeze = _as_batch(x, op)
-    _check_plane(x4, op)
-    kernel, stride, padding, dilation, (oh, ow) = _window(op, x4.shape[2:], kernel_size, stride, padding,
-                                                          dilation, ceil_mode)
-    out = np.empty((x4.shape[0], x4.shape[1], oh, ow), dtype=np.float32)
-    indices = np.empty(out.shape, dtype=np.int64)
-    backend._C.max_pool2d_forward(x4, out, indices, kernel_size=kernel, stride=stride, padding=padding,
-                                  dilation=dilation, ceil_mode=bool(ceil_mode))
+    flags = x.flags if type(x) is np.ndarray and x.ndim == 4 and x.dtype is _F32 else None
+    if flags is not None and flags.c_contiguous and flags.aligned:  # _as_batch's checks, inlined
+        x4, squeeze = x, False
+    else:
+        x4, squeeze = _as_batch(x, op)
+    n, c, h, w = x4.shape
+    if c < 1 or h < 1 or w < 1:
+        _check_plane(x4, op)
+    _, _, _, _, (oh, ow), window = _window_entry(op, (h, w), kernel_size, stride, padding, dilation, ceil_mode)
+    out = np.empty((n, c, oh, ow), dtype=np.float32)
+    indices = np.empty((n, c, oh, ow), dtype=np.int64)
+    # One cached window object: pybind11 takes microseconds over keyword arguments and tuples.
+    backend._C.max_pool2d_forward_window(x4, out, indices, window)
     return (out[0], indices[0]) if squeeze else (out, indices)
 
 
@@ -161,9 +213,8 @@ def avg_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bo
     divisor = _avg_args(op, count_include_pad, divisor_override)
     kernel, stride, padding, _, (oh, ow) = _window(op, x4.shape[2:], kernel_size, stride, padding, 1, ceil_mode)
     out = np.empty((x4.shape[0], x4.shape[1], oh, ow), dtype=np.float32)
-    backend._C.avg_pool2d_forward(x4, out, kernel_size=kernel, stride=stride, padding=padding,
-                                  ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
-                                  divisor_override=divisor)
+    backend._C.avg_pool2d_forward(x4, out, kernel, stride, padding, bool(ceil_mode), bool(count_include_pad),
+                                  divisor)
     return out[0] if squeeze else out
 
 
@@ -179,9 +230,8 @@ def avg_pool2d_backward(grad_output: np.ndarray, input_shape, kernel_size, strid
     _check_grad_shape(op, grad_output, out_hw)
     grad_input = np.empty(shape, dtype=np.float32)
     g4 = grad_output if grad_output.ndim == 4 else grad_output[None]
-    backend._C.avg_pool2d_backward(g4, grad_input, kernel_size=kernel, stride=stride, padding=padding,
-                                   ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
-                                   divisor_override=divisor)
+    backend._C.avg_pool2d_backward(g4, grad_input, kernel, stride, padding, bool(ceil_mode),
+                                   bool(count_include_pad), divisor)
     return grad_input if grad_output.ndim == 4 else grad_input[0]
 
 
