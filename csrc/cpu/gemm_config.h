@@ -1,6 +1,6 @@
-// GEMM blocking, in one place. The sizes follow BLIS's choices for AMD Zen (this is a
-// Zen 3 EPYC: 32 KiB L1d and 512 KiB L2 per core, 32 MiB shared L3); measured here with
-// benchmarks/gemm.py.
+// GEMM blocking, in one place. The sizes started from BLIS's choices for AMD Zen 3 and were
+// re-measured on this machine's Zen 4 EPYC (32 KiB L1d and 1 MiB L2 per core, 32 MiB
+// shared L3) with benchmarks/gemm.py and single-thread runs against OpenBLAS.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@ constexpr int64_t NR = 16;
 
 // KC: a KC x NR panel of packed B (256 * 16 * 4 B = 16 KiB) stays in L1 across the MR
 // rows of A it meets.
-constexpr int64_t KC = 256;
+constexpr int64_t KC = 512;
 // MC: an MC x KC block of packed A (144 * 256 * 4 B = 144 KiB) stays in L2.
 constexpr int64_t MC = 144;
 // NC: a KC x NC block of packed B (256 * 4080 * 4 B = 4 MiB) stays in L3.
