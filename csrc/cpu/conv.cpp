@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "common/parallel.h"
+#include "cpu/conv_direct_pixels.h"
 #include "cpu/conv_kernels.h"
 #include "fastcnn/conv.h"
 #include "fastcnn/runtime.h"
@@ -18,6 +19,7 @@ const char* conv_algorithm_name(ConvAlgorithm algorithm) {
     case ConvAlgorithm::Depthwise: return "depthwise";
     case ConvAlgorithm::Winograd: return "winograd";
     case ConvAlgorithm::Direct: return "direct";
+    case ConvAlgorithm::DirectPixels: return "direct_pixels";
   }
   return "?";
 }
@@ -40,6 +42,20 @@ bool is_pointwise(const Conv2dParams& p) {
 bool is_winograd_3x3(const Conv2dParams& p) {
   return p.kernel_h == 3 && p.kernel_w == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 &&
          p.dilation_w == 1 && p.groups == 1;
+}
+
+bool is_stride_1(const Conv2dParams& p) { return p.stride_h == 1 && p.stride_w == 1; }
+
+// Pixels in lanes (direct_pixels) where a pass has at most 8 output channels (a tile
+// holds 6; "direct" would idle half its 16 lanes or more) and rows of at least 12
+// pixels (a 16-pixel tile, or 8-pixel vectors, mostly filled). PIXELS_MEASURED
+bool pixels_pay(const Conv2dParams& p) {
+  return p.groups == 1 && p.stride_w == 1 && p.out_channels <= 8 && p.out_w() >= 12;
+}
+
+// The input gradient is a stride-1 convolution of grad_y with in_channels outputs.
+bool pixels_pay_for_backward_data(const Conv2dParams& p) {
+  return p.groups == 1 && is_stride_1(p) && p.in_channels <= 8 && p.in_w >= 12;
 }
 
 ConvAlgorithm resolve(const Conv2dParams& p, ConvAlgorithm algorithm, const char* op) {
@@ -104,6 +120,7 @@ bool conv2d_algorithm_supports(ConvAlgorithm algorithm, const Conv2dParams& p) {
     case ConvAlgorithm::Depthwise: return is_depthwise(p);
     case ConvAlgorithm::Winograd: return is_winograd_3x3(p);
     case ConvAlgorithm::Direct: return p.groups == 1;
+    case ConvAlgorithm::DirectPixels: return p.groups == 1 && p.stride_w == 1;
   }
   return false;
 }
@@ -131,6 +148,7 @@ ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p) {
   constexpr int64_t kWinogradMinChannels = 16;
   if (is_depthwise(p)) return ConvAlgorithm::Depthwise;
   if (is_pointwise(p)) return ConvAlgorithm::Gemm1x1;
+  if (pixels_pay(p)) return ConvAlgorithm::DirectPixels;
   if (p.groups == 1 && p.out_channels > 8 && p.out_channels <= 16) return ConvAlgorithm::Direct;
   if (is_winograd_3x3(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels &&
       winograd_pays(p)) {
@@ -147,6 +165,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
     case ConvAlgorithm::Depthwise: return conv2d_depthwise_forward(p, x, w, bias, relu, y);
     case ConvAlgorithm::Winograd: return conv2d_winograd_forward(p, x, w, bias, relu, y);
     case ConvAlgorithm::Direct: return conv2d_direct_forward(p, x, w, bias, relu, y);
+    case ConvAlgorithm::DirectPixels: return conv2d_direct_pixels_forward(p, x, w, bias, relu, y);
     case ConvAlgorithm::Gemm1x1: return conv2d_gemm_forward(p, true, x, w, bias, relu, y);
     default: return conv2d_gemm_forward(p, false, x, w, bias, relu, y);
   }
@@ -156,7 +175,14 @@ void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const floa
                           ConvAlgorithm algorithm) {
   conv2d_check(p);
   if (p.batch == 0) return;
-  switch (resolve(p, algorithm, "conv2d_backward_data")) {
+  ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_data");
+  if (algorithm == ConvAlgorithm::Auto && (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct) &&
+      pixels_pay_for_backward_data(p)) {
+    chosen = ConvAlgorithm::DirectPixels;
+  }
+  if (chosen == ConvAlgorithm::DirectPixels && !is_stride_1(p)) chosen = ConvAlgorithm::Im2col;
+  switch (chosen) {
+    case ConvAlgorithm::DirectPixels: return conv2d_direct_pixels_backward_data(p, grad_y, w, grad_x);
     case ConvAlgorithm::Direct: return conv2d_gemm_backward_data(p, false, grad_y, w, grad_x);
     case ConvAlgorithm::Winograd: return conv2d_winograd_backward_data(p, grad_y, w, grad_x);
     case ConvAlgorithm::Depthwise: return conv2d_depthwise_backward_data(p, grad_y, w, grad_x);
@@ -172,9 +198,12 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   if (chosen == ConvAlgorithm::Winograd) chosen = ConvAlgorithm::Im2col;
   // With at most 16 output channels (one vector block) the direct weight gradient beat
   // im2col's at every layer measured, 1.4-2.9x, also where the forward pass unfolds
-  // (LeNet's conv1: 657 -> 408 us at 2 threads).
-  if (algorithm == ConvAlgorithm::Auto && chosen == ConvAlgorithm::Im2col && p.groups == 1 && p.out_channels <= 16) {
-    chosen = ConvAlgorithm::Direct;
+  // (LeNet's conv1: 657 -> 408 us at 2 threads); with 8 or fewer, where rows are wide
+  // enough, pixels in lanes beat it (PIXELS_WEIGHT_MEASURED).
+  if (algorithm == ConvAlgorithm::Auto &&
+      (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct || chosen == ConvAlgorithm::DirectPixels) &&
+      p.groups == 1 && p.out_channels <= 16) {
+    chosen = pixels_pay(p) ? ConvAlgorithm::DirectPixels : ConvAlgorithm::Direct;
   }
   const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
   if (p.batch == 0) {
@@ -186,6 +215,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
     case ConvAlgorithm::Depthwise: conv2d_depthwise_backward_weight(p, x, grad_y, grad_w); break;
     case ConvAlgorithm::Gemm1x1: conv2d_gemm_backward_weight(p, true, x, grad_y, grad_w); break;
     case ConvAlgorithm::Direct: conv2d_direct_backward_weight(p, x, grad_y, grad_w); break;
+    case ConvAlgorithm::DirectPixels: conv2d_direct_pixels_backward_weight(p, x, grad_y, grad_w); break;
     default: conv2d_gemm_backward_weight(p, false, x, grad_y, grad_w); break;
   }
   if (!grad_bias) return;
