@@ -39,13 +39,13 @@ void tile_ref(const TileArgs& t) {
 }
 
 void weight_tile_ref(const WeightTileArgs& t) {
-  const int64_t width = (t.out_w + kLanes - 1) / kLanes * kLanes;
   for (int64_t tap = 0; tap < kTaps; ++tap) {
     for (int64_t k = 0; k < kChannels; ++k) {
       float* acc = t.acc + (tap * kChannels + k) * kLanes;
+      const float* grad = t.grad + std::min(k, t.grad_channels - 1) * t.out_h * t.out_w;
       for (int64_t oh = 0; oh < t.out_h; ++oh) {
         const float* x = t.image + t.tap_offsets[tap] + oh * t.row_step;
-        const float* g = t.grad + k * t.grad_channel_stride + oh * width;
+        const float* g = grad + oh * t.out_w;
         for (int64_t ow = 0; ow < t.out_w; ++ow) acc[ow % kLanes] += x[ow] * g[ow];
       }
     }
@@ -212,14 +212,13 @@ void conv2d_direct_pixels_backward_weight(const Conv2dParams& p, const float* x,
 #endif
   const int64_t C = p.in_channels, K = p.out_channels, taps = C * p.kernel_h * p.kernel_w;
   const int64_t out_h = p.out_h(), out_w = p.out_w();
-  const int64_t width = (out_w + kLanes - 1) / kLanes * kLanes;  // grad_y rows, zero-padded to whole vectors
   const int64_t blocks = (K + kChannels - 1) / kChannels, pairs = (taps + kTaps - 1) / kTaps;
   // Images are read in place unless the layer pads (tiles read no pixel past a row's end).
   const bool padded = p.pad_top || p.pad_bottom || p.pad_left || p.pad_right;
   const int64_t rows = p.in_h + p.pad_top + p.pad_bottom, cols = p.in_w + p.pad_left + p.pad_right;
-  const int64_t image_floats = C * rows * cols, gy_floats = blocks * kChannels * out_h * width;
+  const int64_t image_floats = C * rows * cols;
 
-  // Offsets of every tap (c, r, s) in a laid-out image; a last, odd tap repeats tap 0.
+  // Offsets of every tap (c, r, s) in an image; a last, odd tap repeats tap 0.
   std::vector<int64_t> offsets(static_cast<size_t>(pairs * kTaps), 0);
   for (int64_t tap = 0; tap < taps; ++tap) {
     const int64_t c = tap / (p.kernel_h * p.kernel_w), r = tap / p.kernel_w % p.kernel_h, s = tap % p.kernel_w;
@@ -228,42 +227,26 @@ void conv2d_direct_pixels_backward_weight(const Conv2dParams& p, const float* x,
 
   // Work items are (image chunk, tap pair, channel block), as in conv_direct_weight.cpp:
   // each sums its chunk's images in order, then the chunks' lane sums are added in chunk
-  // order and the lanes last, so the bits do not depend on the thread count.
+  // order and the lanes last, so the bits do not depend on the thread count. Items run
+  // image by image within a chunk, so one image's pixels and gradient stay in L1.
   const int64_t per_chunk = pairs * blocks, chunks = (p.batch + kChunkImages - 1) / kChunkImages;
   const int64_t items = chunks * per_chunk, acc_floats = kTaps * kChannels * kLanes;
   std::vector<float> sums(static_cast<size_t>(items * acc_floats), 0.0f);
-  const int64_t fmas = p.batch * per_chunk * out_h * width * kTaps * kChannels;
+  const int64_t fmas = p.batch * per_chunk * out_h * out_w * kTaps * kChannels;
   detail::parallel_region(threads_for(fmas, items), [&](int tid, int team) {
-    float* gy =
-        conv_util::thread_workspace(static_cast<size_t>(kChunkImages * (gy_floats + (padded ? image_floats : 0))));
-    float* images = gy + kChunkImages * gy_floats;
+    float* padded_image = padded ? conv_util::thread_workspace(static_cast<size_t>(image_floats)) : nullptr;
     const int64_t first = items * tid / team, last = items * (tid + 1) / team;
     for (int64_t chunk = first / per_chunk; chunk * per_chunk < last; ++chunk) {
       const int64_t begin = std::max(first, chunk * per_chunk), end = std::min(last, (chunk + 1) * per_chunk);
-      const int64_t n0 = chunk * kChunkImages, n1 = std::min(p.batch, n0 + kChunkImages);
-      // A chunk shared by two threads is laid out by both: bounded memory, no barrier.
-      // gy[image][k][oh][0, width) = grad_y[n][k][oh][...], zeros past out_w and K (the tiles
-      // multiply those by masked-out, zero, pixels: they must be finite).
-      std::fill(gy, gy + (n1 - n0) * gy_floats, 0.0f);
-      for (int64_t n = n0; n < n1; ++n) {
-        for (int64_t k = 0; k < K; ++k) {
-          for (int64_t oh = 0; oh < out_h; ++oh) {
-            const float* src = grad_y + ((n * K + k) * out_h + oh) * out_w;
-            std::copy(src, src + out_w, gy + (n - n0) * gy_floats + (k * out_h + oh) * width);
-          }
-        }
-        if (padded) {
-          conv_util::copy_padded_image(p, x + n * C * p.in_h * p.in_w, images + (n - n0) * image_floats);
-        }
-      }
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* image = padded ? images + (n - n0) * image_floats : x + n * image_floats;
+      for (int64_t n = chunk * kChunkImages; n < std::min(p.batch, (chunk + 1) * kChunkImages); ++n) {
+        const float* image = x + n * C * p.in_h * p.in_w;
+        if (padded) conv_util::copy_padded_image(p, image, padded_image), image = padded_image;
         for (int64_t item = begin; item < end; ++item) {
           const int64_t pair = item % per_chunk % pairs, block = item % per_chunk / pairs;
+          const int64_t k0 = block * kChannels;
           direct_pixels::WeightTileArgs args{image, offsets.data() + pair * kTaps,
-                                             gy + (n - n0) * gy_floats + block * kChannels * out_h * width, out_h,
-                                             out_w, out_h * width, p.stride_h * cols,
-                                             sums.data() + item * acc_floats};
+                                             grad_y + (n * K + k0) * out_h * out_w, std::min(kChannels, K - k0),
+                                             out_h, out_w, p.stride_h * cols, sums.data() + item * acc_floats};
           tile(args);
         }
       }

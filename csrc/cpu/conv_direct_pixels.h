@@ -9,7 +9,7 @@
 // accumulators; per filter tap two unaligned input loads and six weight broadcasts feed
 // 12 FMAs. Weights are packed per block of 6 channels as packed[block][c][r][s][6].
 // Weight-gradient tile: 6 output channels x 2 filter taps, each accumulator 8 pixel lanes
-// wide, summed over the output pixels 8 at a time.
+// wide, summed over the output pixels 8 at a time, straight from grad_y and the image.
 #pragma once
 
 #include <cstdint>
@@ -54,16 +54,16 @@ using TileFn = void (*)(const TileArgs& args);
 struct WeightTileArgs {
   const float* image;          // the (padded) image
   const int64_t* tap_offsets;  // kTaps offsets into the image, one per tap
-  const float* grad;           // gy[6][out_h][width]: this block's grad_y, rows padded to whole vectors
-  int64_t out_h, out_w;        // output rows and pixels per row (width = out_w rounded up to 8)
-  int64_t grad_channel_stride;  // out_h * width
-  int64_t row_step;            // floats between output rows in the image (stride_h * row_stride)
+  const float* grad;           // grad_y of the image at the block's first channel, read in place
+  int64_t grad_channels;       // channels of the block in grad_y (<= 6; the others repeat the last)
+  int64_t out_h, out_w;        // output rows and pixels per row (grad_y's row stride)
+  int64_t row_step;            // floats between output rows in the image (stride_h * its row length)
   float* acc;                  // [kTaps][6][8] running lane sums (added to, not overwritten)
 };
 
 // acc[t][k][ow % 8] += sum over oh, ow < out_w of image[tap_offsets[t] + oh*row_step + ow] *
-// grad[k][oh][ow]. Pixels past out_w are not read from the image (masked), so an Inf there
-// cannot meet a zero of grad's padding.
+// grad[k][oh][ow]. A row's last, partial vector is read masked from both, so nothing past
+// out_w is read (no 0 * Inf from a neighbouring pixel, no read past grad_y's end).
 using WeightTileFn = void (*)(const WeightTileArgs& args);
 
 void tile_ref(const TileArgs& args);

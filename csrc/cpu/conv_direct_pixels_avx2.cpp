@@ -3,6 +3,8 @@
 // an array of them ended up on the stack.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu/conv_direct_pixels.h"
 
 namespace fastcnn::cpu::direct_pixels {
@@ -71,30 +73,51 @@ void weight_tile_avx2(const WeightTileArgs& t) {
   __m256 a03 = _mm256_loadu_ps(acc + 24), a04 = _mm256_loadu_ps(acc + 32), a05 = _mm256_loadu_ps(acc + 40);
   __m256 a10 = _mm256_loadu_ps(acc + 48), a11 = _mm256_loadu_ps(acc + 56), a12 = _mm256_loadu_ps(acc + 64);
   __m256 a13 = _mm256_loadu_ps(acc + 72), a14 = _mm256_loadu_ps(acc + 80), a15 = _mm256_loadu_ps(acc + 88);
-  const int64_t gs = t.grad_channel_stride, width = (t.out_w + kLanes - 1) / kLanes * kLanes;
+  const int64_t plane = t.out_h * t.out_w, last = t.grad_channels - 1;
+  const float* g0 = t.grad;
+  const float* g1 = t.grad + std::min<int64_t>(1, last) * plane;
+  const float* g2 = t.grad + std::min<int64_t>(2, last) * plane;
+  const float* g3 = t.grad + std::min<int64_t>(3, last) * plane;
+  const float* g4 = t.grad + std::min<int64_t>(4, last) * plane;
+  const float* g5 = t.grad + std::min<int64_t>(5, last) * plane;
   const int64_t full = t.out_w / kLanes * kLanes;
   const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(t.out_w - full)),
                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
   for (int64_t oh = 0; oh < t.out_h; ++oh) {
     const float* x0 = t.image + t.tap_offsets[0] + oh * t.row_step;
     const float* x1 = t.image + t.tap_offsets[1] + oh * t.row_step;
-    const float* g = t.grad + oh * width;
-    auto step = [&](int64_t v, __m256 p, __m256 q) {
-      __m256 gk = _mm256_loadu_ps(g + v);
+    const int64_t row = oh * t.out_w;
+    for (int64_t v = row; v < row + full; v += kLanes, x0 += kLanes, x1 += kLanes) {
+      const __m256 p = _mm256_loadu_ps(x0), q = _mm256_loadu_ps(x1);
+      __m256 gk = _mm256_loadu_ps(g0 + v);
       a00 = _mm256_fmadd_ps(p, gk, a00), a10 = _mm256_fmadd_ps(q, gk, a10);
-      gk = _mm256_loadu_ps(g + gs + v);
+      gk = _mm256_loadu_ps(g1 + v);
       a01 = _mm256_fmadd_ps(p, gk, a01), a11 = _mm256_fmadd_ps(q, gk, a11);
-      gk = _mm256_loadu_ps(g + 2 * gs + v);
+      gk = _mm256_loadu_ps(g2 + v);
       a02 = _mm256_fmadd_ps(p, gk, a02), a12 = _mm256_fmadd_ps(q, gk, a12);
-      gk = _mm256_loadu_ps(g + 3 * gs + v);
+      gk = _mm256_loadu_ps(g3 + v);
       a03 = _mm256_fmadd_ps(p, gk, a03), a13 = _mm256_fmadd_ps(q, gk, a13);
-      gk = _mm256_loadu_ps(g + 4 * gs + v);
+      gk = _mm256_loadu_ps(g4 + v);
       a04 = _mm256_fmadd_ps(p, gk, a04), a14 = _mm256_fmadd_ps(q, gk, a14);
-      gk = _mm256_loadu_ps(g + 5 * gs + v);
+      gk = _mm256_loadu_ps(g5 + v);
       a05 = _mm256_fmadd_ps(p, gk, a05), a15 = _mm256_fmadd_ps(q, gk, a15);
-    };
-    for (int64_t v = 0; v < full; v += kLanes) step(v, _mm256_loadu_ps(x0 + v), _mm256_loadu_ps(x1 + v));
-    if (full < width) step(full, _mm256_maskload_ps(x0 + full, tail), _mm256_maskload_ps(x1 + full, tail));
+    }
+    if (full < t.out_w) {
+      const int64_t v = row + full;
+      const __m256 p = _mm256_maskload_ps(x0, tail), q = _mm256_maskload_ps(x1, tail);
+      __m256 gk = _mm256_maskload_ps(g0 + v, tail);
+      a00 = _mm256_fmadd_ps(p, gk, a00), a10 = _mm256_fmadd_ps(q, gk, a10);
+      gk = _mm256_maskload_ps(g1 + v, tail);
+      a01 = _mm256_fmadd_ps(p, gk, a01), a11 = _mm256_fmadd_ps(q, gk, a11);
+      gk = _mm256_maskload_ps(g2 + v, tail);
+      a02 = _mm256_fmadd_ps(p, gk, a02), a12 = _mm256_fmadd_ps(q, gk, a12);
+      gk = _mm256_maskload_ps(g3 + v, tail);
+      a03 = _mm256_fmadd_ps(p, gk, a03), a13 = _mm256_fmadd_ps(q, gk, a13);
+      gk = _mm256_maskload_ps(g4 + v, tail);
+      a04 = _mm256_fmadd_ps(p, gk, a04), a14 = _mm256_fmadd_ps(q, gk, a14);
+      gk = _mm256_maskload_ps(g5 + v, tail);
+      a05 = _mm256_fmadd_ps(p, gk, a05), a15 = _mm256_fmadd_ps(q, gk, a15);
+    }
   }
   _mm256_storeu_ps(acc, a00), _mm256_storeu_ps(acc + 8, a01), _mm256_storeu_ps(acc + 16, a02);
   _mm256_storeu_ps(acc + 24, a03), _mm256_storeu_ps(acc + 32, a04), _mm256_storeu_ps(acc + 40, a05);
