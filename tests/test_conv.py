@@ -381,6 +381,8 @@ def test_heuristic_choices():
     assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct_pixels"  # LeNet's conv1
     assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5), stride=(1, 2)) == "im2col"  # pixels not adjacent
     assert ops.conv2d_algorithm((64, 3, 10, 10), (6, 3, 5, 5)) == "im2col"  # 6-pixel rows: lanes would idle
+    assert ops.conv2d_algorithm((8, 3, 32, 32), (8, 3, 3, 3)) == "direct_pixels"  # 8 channels, 30-pixel rows
+    assert ops.conv2d_algorithm((8, 16, 14, 14), (8, 16, 3, 3)) == "im2col"  # 8 channels, 12-pixel rows
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 32, 3, 3), padding=1, groups=2) == "im2col"
 

@@ -46,16 +46,31 @@ bool is_winograd_3x3(const Conv2dParams& p) {
 
 bool is_stride_1(const Conv2dParams& p) { return p.stride_h == 1 && p.stride_w == 1; }
 
-// Pixels in lanes (direct_pixels) where a pass has at most 8 output channels (a tile
-// holds 6; "direct" would idle half its 16 lanes or more) and rows of at least 12
-// pixels (a 16-pixel tile, or 8-pixel vectors, mostly filled). PIXELS_MEASURED
+// Pixels in lanes (direct_pixels) where a pass has few output channels: its tile holds 6,
+// "direct" 16, im2col's GEMM at most a few rows. Measured on 1 thread, 32 images (us):
+//   forward, C->K rows:  1->1 @28 138 (direct 342, im2col 459); 1->6 @28 (LeNet conv1) 188
+//   (im2col 540); 3->4 @30 123 (306); 6->6 @14 87 (159); 3->8 @30 232 (direct 331);
+//   64->8 @26 4212 (5147); but 16->8 @12 257 (direct 222): with 7-8 channels (two blocks,
+//   6 + 2) the pixel tiles pay only on rows of 24+.
+//   weight gradient: 1->1, 1->2, 3->4, 6->6 and LeNet's conv1 1.3-2.4x faster than direct;
+//   with 8 channels direct won (217 vs 362, 3820 vs 5993).
 bool pixels_pay(const Conv2dParams& p) {
-  return p.groups == 1 && p.stride_w == 1 && p.out_channels <= 8 && p.out_w() >= 12;
+  if (p.groups != 1 || p.stride_w != 1) return false;
+  return (p.out_channels <= 6 && p.out_w() >= 12) || (p.out_channels <= 8 && p.out_w() >= 24);
 }
 
-// The input gradient is a stride-1 convolution of grad_y with in_channels outputs.
+bool pixels_pay_for_weight(const Conv2dParams& p) {
+  return p.groups == 1 && p.stride_w == 1 && p.out_channels <= 6 && p.out_w() >= 8;
+}
+
+// The input gradient is a stride-1 convolution of grad_y with in_channels outputs; the
+// tiles idle below 4 of them. Measured on 1 thread, 32 images, 5x5 filters @14 (us),
+// C->16: C=2 266 (im2col 174), 3 270 (244), 4 274 (318), 6 (LeNet conv2) 284 (455),
+// 8 517 (604), 12 537 (905); 1->6 @32 520 (357); 8->8 3x3 @28 520 (827). Larger layers
+// were not measured: im2col's GEMM keeps them.
 bool pixels_pay_for_backward_data(const Conv2dParams& p) {
-  return p.groups == 1 && is_stride_1(p) && p.in_channels <= 8 && p.in_w >= 12;
+  return p.groups == 1 && is_stride_1(p) && p.in_channels >= 4 && p.in_channels <= 12 && p.out_channels <= 16 &&
+         p.in_w >= 12;
 }
 
 ConvAlgorithm resolve(const Conv2dParams& p, ConvAlgorithm algorithm, const char* op) {
@@ -126,7 +141,9 @@ bool conv2d_algorithm_supports(ConvAlgorithm algorithm, const Conv2dParams& p) {
 }
 
 // The heuristic, in order: depthwise filters run directly (a GEMM per channel would have
-// one row); 1x1 convolutions are already GEMMs; 3x3 stride-1 layers with enough channels
+// one row); 1x1 convolutions are already GEMMs; layers with up to 6 output channels (8 on
+// wide rows) and stride_w 1 run directly with pixels in lanes (see pixels_pay; LeNet's
+// conv1: 2.9x faster than im2col on 1 thread); 3x3 stride-1 layers with enough channels
 // and output tiles to amortize the transforms use Winograd (2.25x fewer multiplies:
 // 1.3-1.6x faster than im2col from 64 to 512 channels; with fewer than 16 channels the
 // tile transforms dominate, see winograd_pays for the tiles); layers with 9 to 16 output
@@ -198,12 +215,12 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   if (chosen == ConvAlgorithm::Winograd) chosen = ConvAlgorithm::Im2col;
   // With at most 16 output channels (one vector block) the direct weight gradient beat
   // im2col's at every layer measured, 1.4-2.9x, also where the forward pass unfolds
-  // (LeNet's conv1: 657 -> 408 us at 2 threads); with 8 or fewer, where rows are wide
-  // enough, pixels in lanes beat it (PIXELS_WEIGHT_MEASURED).
+  // (LeNet's conv1: 657 -> 408 us at 2 threads); with 6 or fewer pixels in lanes beat it
+  // (pixels_pay_for_weight).
   if (algorithm == ConvAlgorithm::Auto &&
       (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct || chosen == ConvAlgorithm::DirectPixels) &&
       p.groups == 1 && p.out_channels <= 16) {
-    chosen = pixels_pay(p) ? ConvAlgorithm::DirectPixels : ConvAlgorithm::Direct;
+    chosen = pixels_pay_for_weight(p) ? ConvAlgorithm::DirectPixels : ConvAlgorithm::Direct;
   }
   const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
   if (p.batch == 0) {
