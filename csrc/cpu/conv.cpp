@@ -81,6 +81,24 @@ ConvAlgorithm resolve(const Conv2dParams& p, ConvAlgorithm algorithm, const char
   return algorithm;
 }
 
+// The sum of a plane in 32 interleaved partial sums (the compiler keeps them in vector
+// registers): one running float sum waited on each addition's latency, ~3 cycles per
+// element, which made LeNet's conv1 bias gradient (301K elements) cost more than its
+// weight gradient. The order is fixed, so the bits do not depend on the thread count.
+float plane_sum(const float* plane, int64_t n) {
+  constexpr int64_t kPartials = 32;
+  float partial[kPartials] = {};
+  int64_t i = 0;
+  for (; i + kPartials <= n; i += kPartials) {
+    for (int64_t j = 0; j < kPartials; ++j) partial[j] += plane[i + j];
+  }
+  for (int64_t j = 0; i + j < n; ++j) partial[j] += plane[i + j];
+  for (int64_t width = kPartials / 2; width > 0; width /= 2) {
+    for (int64_t j = 0; j < width; ++j) partial[j] += partial[j + width];
+  }
+  return partial[0];
+}
+
 }  // namespace
 
 void conv2d_check(const Conv2dParams& p) {
@@ -243,12 +261,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   detail::parallel_region(threads, [&](int tid, int team) {
     for (int64_t k = p.out_channels * tid / team; k < p.out_channels * (tid + 1) / team; ++k) {
       double sum = 0.0;
-      for (int64_t n = 0; n < p.batch; ++n) {
-        const float* plane = grad_y + (n * p.out_channels + k) * pixels;
-        float plane_sum = 0.0f;
-        for (int64_t i = 0; i < pixels; ++i) plane_sum += plane[i];
-        sum += plane_sum;
-      }
+      for (int64_t n = 0; n < p.batch; ++n) sum += plane_sum(grad_y + (n * p.out_channels + k) * pixels, pixels);
       grad_bias[k] = static_cast<float>(sum);
     }
   });
