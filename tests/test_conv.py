@@ -195,8 +195,10 @@ def test_direct_matches_reference(case, kernel_path, threads):
     check_conv(*case, algorithm="direct")
 
 
+# LeNet's conv2 (10-pixel rows) and the 1x20 and 3x4 rows take 5-pixel tiles, the others 6.
 @pytest.mark.parametrize("x_shape,w_shape", [((64, 1, 32, 32), (6, 1, 5, 5)), ((4, 6, 14, 14), (16, 6, 5, 5)),
-                                              ((2, 3, 12, 12), (33, 3, 3, 3)), ((1, 2, 5, 40), (17, 2, 2, 3))])
+                                              ((2, 3, 12, 12), (33, 3, 3, 3)), ((1, 2, 5, 40), (17, 2, 2, 3)),
+                                              ((3, 2, 3, 22), (5, 2, 3, 3)), ((1, 1, 6, 6), (2, 1, 3, 3))])
 def test_direct_on_lenet_shapes_and_channel_blocks(x_shape, w_shape, kernel_path):
     check_conv(x_shape, w_shape, algorithm="direct")
 
