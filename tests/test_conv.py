@@ -15,7 +15,7 @@ from fastcnn import ops
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-ALGORITHMS = ["gemm1x1", "im2col", "depthwise", "winograd", "direct"]
+ALGORITHMS = ["gemm1x1", "im2col", "depthwise", "winograd", "direct", "direct_pixels"]
 
 
 # ---- reference ------------------------------------------------------------------------
@@ -195,8 +195,10 @@ def test_direct_matches_reference(case, kernel_path, threads):
     check_conv(*case, algorithm="direct")
 
 
+# LeNet's conv2 (10-pixel rows) and the 1x20 and 3x4 rows take 5-pixel tiles, the others 6.
 @pytest.mark.parametrize("x_shape,w_shape", [((64, 1, 32, 32), (6, 1, 5, 5)), ((4, 6, 14, 14), (16, 6, 5, 5)),
-                                              ((2, 3, 12, 12), (33, 3, 3, 3)), ((1, 2, 5, 40), (17, 2, 2, 3))])
+                                              ((2, 3, 12, 12), (33, 3, 3, 3)), ((1, 2, 5, 40), (17, 2, 2, 3)),
+                                              ((3, 2, 3, 22), (5, 2, 3, 3)), ((1, 1, 6, 6), (2, 1, 3, 3))])
 def test_direct_on_lenet_shapes_and_channel_blocks(x_shape, w_shape, kernel_path):
     check_conv(x_shape, w_shape, algorithm="direct")
 
@@ -209,11 +211,84 @@ def test_direct_weight_gradient_over_image_chunks(x_shape, w_shape, stride, padd
     check_conv(x_shape, w_shape, stride, padding, dilation, algorithm="direct")
 
 
+@pytest.mark.parametrize("case", GENERAL_CASES, ids=lambda c: f"{c[0]}x{c[1]}s{c[2]}p{c[3]}d{c[4]}g{c[5]}")
+def test_direct_pixels_matches_reference(case, kernel_path, threads):
+    stride = case[2] if isinstance(case[2], tuple) else (case[2], case[2])
+    if case[5] != 1 or stride[1] != 1:
+        pytest.skip("direct_pixels computes groups=1, stride_w=1 only")
+    check_conv(*case, algorithm="direct_pixels")
+
+
+# Shapes for the pixel-lane tiles (6 channels x 16 pixels forward and input gradient; 6
+# channels x 2 taps x 8-pixel vectors weight gradient): rows narrower than, equal to and
+# wider than a tile, not multiples of 8; channel counts below, at and past one block of 6;
+# an odd number of taps; 9+ images (two chunks of the weight gradient, the last partial);
+# batch 1; stride_h 2 (the input gradient then falls back to im2col); dilation; padding
+# on one side only and padding wider than the kernel's reach.
+PIXEL_CASES = [
+    # x shape, w shape, stride, padding, dilation
+    ((64, 1, 32, 32), (6, 1, 5, 5), 1, 0, 1),      # LeNet conv1
+    ((4, 6, 14, 14), (16, 6, 5, 5), 1, 0, 1),      # LeNet conv2 (its input gradient: 16 -> 6 channels)
+    ((1, 16, 10, 10), (6, 16, 5, 5), 1, 4, 1),     # conv2's input gradient as a forward pass
+    ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0, 1),         # batch 1, one channel, 3-pixel rows
+    ((2, 3, 9, 18), (7, 3, 3, 3), 1, 0, 1),        # 16-pixel rows, 2 blocks (6 + 1)
+    ((9, 2, 7, 21), (13, 2, 3, 2), 1, 1, 1),       # 19-pixel rows, 3 blocks, 2 weight-gradient chunks
+    ((3, 5, 11, 40), (5, 5, 2, 4), (2, 1), (1, 2), (2, 1)),  # stride_h 2, dilated rows
+    ((2, 4, 12, 23), (6, 4, 3, 3), 1, (0, 3), (1, 2)),       # dilated columns, padding wider than reach
+    ((2, 2, 8, 8), (3, 2, 4, 4), 1, "same", 1),     # even kernel: asymmetric padding
+    ((2, 3, 6, 6), (2, 3, 3, 3), 1, 5, 1),          # rows of only padding
+]
+
+
+@pytest.mark.parametrize("case", PIXEL_CASES, ids=str)
+def test_direct_pixels_tiles_and_edges(case, kernel_path, threads):
+    check_conv(*case, algorithm="direct_pixels")
+
+
+@pytest.mark.parametrize("x_shape,w_shape", [((64, 1, 32, 32), (6, 1, 5, 5)), ((17, 3, 12, 30), (8, 3, 3, 5))])
+def test_direct_pixels_weight_gradient_bits_do_not_depend_on_threads(x_shape, w_shape, kernel_path):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(x_shape, dtype=np.float32)
+    w = rng.standard_normal(w_shape, dtype=np.float32)
+    gy = rng.standard_normal(ops.conv2d_output_shape(x_shape, w_shape), dtype=np.float32)
+    previous = fastcnn.get_num_threads()
+    try:
+        grads = []
+        for n in (1, 2):
+            fastcnn.set_num_threads(n)
+            grads.append(ops.conv2d_backward(gy, x, w, algorithm="direct_pixels"))
+    finally:
+        fastcnn.set_num_threads(previous)
+    for one, two in zip(*grads):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_direct_pixels_nonfinite_inputs_reach_what_torch_reaches(kernel_path):
+    """Tiles read (and discard, or mask) pixels past a row's last output: an Inf there must not
+    turn a zero product into NaN. x[..., -1] is read only by the last filter column."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 1, 12, 20), dtype=np.float32)
+    w = rng.standard_normal((6, 1, 3, 3), dtype=np.float32)
+    x[0, 0, 5, -1] = np.inf
+    x[1, 0, 0, 9] = np.nan
+    gy = rng.standard_normal(ops.conv2d_output_shape(x.shape, w.shape), dtype=np.float32)
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    yt = F.conv2d(xt, wt)
+    yt.backward(torch.from_numpy(gy))
+    y = ops.conv2d(x, w, algorithm="direct_pixels")
+    _, gw, _ = ops.conv2d_backward(gy, x, w, algorithm="direct_pixels")
+    for ours, theirs in ((y, yt.detach().numpy()), (gw, wt.grad.numpy())):
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))
+        np.testing.assert_array_equal(np.isinf(ours), np.isinf(theirs))
+    # The NaN (row 0) reaches filter row 0, the Inf (last column) filter column 2 only.
+    assert np.isfinite(gw[:, :, 1:, :2]).all() and not np.isfinite(gw[:, :, 1:, 2]).any()
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_fused_relu_forward_and_backward(algorithm, kernel_path):
     shapes = {"gemm1x1": ((2, 4, 6, 6), (5, 4, 1, 1), 0, 1), "im2col": ((2, 4, 6, 6), (5, 4, 3, 3), 1, 1),
               "depthwise": ((2, 4, 6, 6), (4, 1, 3, 3), 1, 4), "winograd": ((2, 4, 6, 6), (5, 4, 3, 3), 1, 1),
-              "direct": ((2, 4, 9, 9), (5, 4, 3, 3), 1, 1)}
+              "direct": ((2, 4, 9, 9), (5, 4, 3, 3), 1, 1), "direct_pixels": ((2, 4, 9, 20), (7, 4, 3, 3), 1, 1)}
     x_shape, w_shape, padding, groups = shapes[algorithm]
     _, _, _, y, _, _ = check_conv(x_shape, w_shape, 1, padding, 1, groups, algorithm=algorithm, activation="relu")
     assert (y >= 0).all() and (y == 0).any() and (y > 0).any()
@@ -307,7 +382,11 @@ def test_heuristic_choices():
     assert ops.conv2d_algorithm((16, 512, 7, 7), (512, 512, 3, 3), padding=1) == "winograd"  # 256 tiles
     assert ops.conv2d_algorithm((8, 3, 56, 56), (64, 3, 3, 3), padding=1) == "im2col"  # too few channels
     assert ops.conv2d_algorithm((64, 6, 14, 14), (16, 6, 5, 5)) == "direct"  # LeNet's conv2
-    assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "im2col"  # LeNet's conv1: lanes would idle
+    assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5)) == "direct_pixels"  # LeNet's conv1
+    assert ops.conv2d_algorithm((64, 1, 32, 32), (6, 1, 5, 5), stride=(1, 2)) == "im2col"  # pixels not adjacent
+    assert ops.conv2d_algorithm((64, 3, 10, 10), (6, 3, 5, 5)) == "im2col"  # 6-pixel rows: lanes would idle
+    assert ops.conv2d_algorithm((8, 3, 32, 32), (8, 3, 3, 3)) == "direct_pixels"  # 8 channels, 30-pixel rows
+    assert ops.conv2d_algorithm((8, 16, 14, 14), (8, 16, 3, 3)) == "im2col"  # 8 channels, 12-pixel rows
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 64, 3, 3), padding=1, stride=2) == "im2col"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (64, 32, 3, 3), padding=1, groups=2) == "im2col"
 
@@ -325,17 +404,21 @@ def test_force_conv_algorithm():
             ops.conv2d(x, w)
     with pytest.raises(ValueError, match="algorithm must be one of"):
         ops.conv2d(x, w, algorithm="fft")
+    with pytest.raises(ValueError, match="'direct_pixels' cannot compute .* stride 1x2"):
+        ops.conv2d(x, w, stride=(1, 2), algorithm="direct_pixels")
+    with pytest.raises(ValueError, match="'direct_pixels' cannot compute .* groups 2"):
+        ops.conv2d(x, np.ones((2, 1, 1, 1), np.float32), groups=2, algorithm="direct_pixels")
 
 
-@pytest.mark.parametrize("algorithm", ["direct"])  # its input gradient
-def test_backward_falls_back_to_im2col_where_an_algorithm_has_none(algorithm):
+@pytest.mark.parametrize("algorithm,stride", [("direct", 1), ("direct_pixels", (2, 1))])  # input gradients
+def test_backward_falls_back_to_im2col_where_an_algorithm_has_none(algorithm, stride):
     rng = np.random.default_rng(9)
     x = rng.standard_normal((1, 2, 6, 6), dtype=np.float32)
     w = rng.standard_normal((2, 2, 3, 3), dtype=np.float32)
-    gy = rng.standard_normal((1, 2, 4, 4), dtype=np.float32)
+    gy = rng.standard_normal(ops.conv2d_output_shape(x.shape, w.shape, stride), dtype=np.float32)
     with ops.force_conv_algorithm(algorithm):
-        gx, gw, gb = ops.conv2d_backward(gy, x, w)
-    expected = ops.conv2d_backward(gy, x, w, algorithm="im2col")
+        gx, gw, gb = ops.conv2d_backward(gy, x, w, stride)
+    expected = ops.conv2d_backward(gy, x, w, stride, algorithm="im2col")
     for ours, theirs in zip((gx, gw, gb), expected):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
 

@@ -181,6 +181,12 @@ TILED_AVG_CASES = [
     ((1, 2, 7, 10), (3, 2), (3, 2), (0, 0), (1, 1), False, False),
     ((3, 1, 6, 6), (2, 2), (2, 2), (0, 0), (1, 1), True, True),
     ((2, 2, 5, 5), (2, 2), (2, 2), (0, 0), (1, 1), True, True),
+    # 2x2 stride 2 (the forward's fast path too): LeNet's pools (2 threads), a row of exactly
+    # one vector, one vector and an odd column, and odd rows.
+    ((64, 6, 28, 28), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
+    ((64, 16, 10, 10), (2, 2), (2, 2), (0, 0), (1, 1), False, False),
+    ((1, 2, 16, 16), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
+    ((2, 3, 19, 19), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
 ]
 AVG_CASES = (random_cases(2, 18, dilation=False) + [c[:4] + ((1, 1),) + c[5:] for c in VECTOR_CASES]
              + TILED_AVG_CASES)
@@ -242,6 +248,27 @@ def test_max_pool2d(case, kernel_path, threads):
                  ref_max_pool_backward(np.abs(grad), index, x.shape), overlaps)
     assert_close(grad_in, torch_grad(lambda t: F.max_pool2d(t, k, s, p, d, ceil_mode), x, grad),
                  ref_max_pool_backward(np.abs(grad), index, x.shape), overlaps, factor=2)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 28, 28), (1, 1, 19, 17), (3, 2, 6, 10), (1, 1, 2, 2)], ids=str)
+@pytest.mark.parametrize("divisor_override", [None, 3])
+def test_avg_pool2d_2x2_bits(shape, divisor_override, kernel_path, threads):
+    """2x2 stride-2 windows: exactly ((x00 + x10) + (x01 + x11)) / divisor in float32, and
+    g / divisor on each covered cell (zero on a last odd row or column)."""
+    rng = np.random.default_rng(zlib.crc32(str(shape).encode()))
+    x = rng.standard_normal(shape, dtype=np.float32)
+    divisor = np.float32(divisor_override or 4)
+    h, w = shape[2] // 2 * 2, shape[3] // 2 * 2
+    expected = ((x[..., 0:h:2, 0:w:2] + x[..., 1:h:2, 0:w:2]) + (x[..., 0:h:2, 1:w:2] + x[..., 1:h:2, 1:w:2])) / divisor
+    out = ops.avg_pool2d(x, 2, divisor_override=divisor_override)
+    np.testing.assert_array_equal(out, expected)
+    g = rng.standard_normal(out.shape, dtype=np.float32)
+    grad_in = ops.avg_pool2d_backward(g, x.shape, 2, divisor_override=divisor_override)
+    expected_in = np.zeros(shape, np.float32)
+    for i in range(2):
+        for j in range(2):
+            expected_in[..., i:h:2, j:w:2] = g / divisor
+    np.testing.assert_array_equal(grad_in, expected_in)
 
 
 @pytest.mark.parametrize("case", AVG_CASES, ids=case_id)

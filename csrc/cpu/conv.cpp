@@ -4,6 +4,7 @@
 
 #include "common/check.h"
 #include "common/parallel.h"
+#include "cpu/conv_direct_pixels.h"
 #include "cpu/conv_kernels.h"
 #include "fastcnn/conv.h"
 #include "fastcnn/runtime.h"
@@ -18,6 +19,7 @@ const char* conv_algorithm_name(ConvAlgorithm algorithm) {
     case ConvAlgorithm::Depthwise: return "depthwise";
     case ConvAlgorithm::Winograd: return "winograd";
     case ConvAlgorithm::Direct: return "direct";
+    case ConvAlgorithm::DirectPixels: return "direct_pixels";
   }
   return "?";
 }
@@ -42,12 +44,59 @@ bool is_winograd_3x3(const Conv2dParams& p) {
          p.dilation_w == 1 && p.groups == 1;
 }
 
+bool is_stride_1(const Conv2dParams& p) { return p.stride_h == 1 && p.stride_w == 1; }
+
+// Pixels in lanes (direct_pixels) where a pass has few output channels: its tile holds 6,
+// "direct" 16, im2col's GEMM at most a few rows. Measured on 1 thread, 32 images (us):
+//   forward, C->K rows:  1->1 @28 138 (direct 342, im2col 459); 1->6 @28 (LeNet conv1) 188
+//   (im2col 540); 3->4 @30 123 (306); 6->6 @14 87 (159); 3->8 @30 232 (direct 331);
+//   64->8 @26 4212 (5147); but 16->8 @12 257 (direct 222): with 7-8 channels (two blocks,
+//   6 + 2) the pixel tiles pay only on rows of 24+.
+//   weight gradient: 1->1, 1->2, 3->4, 6->6 and LeNet's conv1 1.3-2.4x faster than direct;
+//   with 8 channels direct won (217 vs 362, 3820 vs 5993).
+bool pixels_pay(const Conv2dParams& p) {
+  if (p.groups != 1 || p.stride_w != 1) return false;
+  return (p.out_channels <= 6 && p.out_w() >= 12) || (p.out_channels <= 8 && p.out_w() >= 24);
+}
+
+bool pixels_pay_for_weight(const Conv2dParams& p) {
+  return p.groups == 1 && p.stride_w == 1 && p.out_channels <= 6 && p.out_w() >= 8;
+}
+
+// The input gradient is a stride-1 convolution of grad_y with in_channels outputs; the
+// tiles idle below 4 of them. Measured on 1 thread, 32 images, 5x5 filters @14 (us),
+// C->16: C=2 266 (im2col 174), 3 270 (244), 4 274 (318), 6 (LeNet conv2) 284 (455),
+// 8 517 (604), 12 537 (905); 1->6 @32 520 (357); 8->8 3x3 @28 520 (827). Larger layers
+// were not measured: im2col's GEMM keeps them.
+bool pixels_pay_for_backward_data(const Conv2dParams& p) {
+  return p.groups == 1 && is_stride_1(p) && p.in_channels >= 4 && p.in_channels <= 12 && p.out_channels <= 16 &&
+         p.in_w >= 12;
+}
+
 ConvAlgorithm resolve(const Conv2dParams& p, ConvAlgorithm algorithm, const char* op) {
   if (algorithm == ConvAlgorithm::Auto) return conv2d_choose_algorithm(p);
   FASTCNN_CHECK(conv2d_algorithm_supports(algorithm, p), op, ": algorithm '", conv_algorithm_name(algorithm),
                 "' cannot compute this convolution (kernel ", p.kernel_h, "x", p.kernel_w, ", stride ", p.stride_h,
                 "x", p.stride_w, ", groups ", p.groups, ", channels ", p.in_channels, "->", p.out_channels, ")");
   return algorithm;
+}
+
+// The sum of a plane in 32 interleaved partial sums (the compiler keeps them in vector
+// registers): one running float sum waited on each addition's latency, ~3 cycles per
+// element, which made LeNet's conv1 bias gradient (301K elements) cost more than its
+// weight gradient. The order is fixed, so the bits do not depend on the thread count.
+float plane_sum(const float* plane, int64_t n) {
+  constexpr int64_t kPartials = 32;
+  float partial[kPartials] = {};
+  int64_t i = 0;
+  for (; i + kPartials <= n; i += kPartials) {
+    for (int64_t j = 0; j < kPartials; ++j) partial[j] += plane[i + j];
+  }
+  for (int64_t j = 0; i + j < n; ++j) partial[j] += plane[i + j];
+  for (int64_t width = kPartials / 2; width > 0; width /= 2) {
+    for (int64_t j = 0; j < width; ++j) partial[j] += partial[j + width];
+  }
+  return partial[0];
 }
 
 }  // namespace
@@ -104,12 +153,15 @@ bool conv2d_algorithm_supports(ConvAlgorithm algorithm, const Conv2dParams& p) {
     case ConvAlgorithm::Depthwise: return is_depthwise(p);
     case ConvAlgorithm::Winograd: return is_winograd_3x3(p);
     case ConvAlgorithm::Direct: return p.groups == 1;
+    case ConvAlgorithm::DirectPixels: return p.groups == 1 && p.stride_w == 1;
   }
   return false;
 }
 
 // The heuristic, in order: depthwise filters run directly (a GEMM per channel would have
-// one row); 1x1 convolutions are already GEMMs; 3x3 stride-1 layers with enough channels
+// one row); 1x1 convolutions are already GEMMs; layers with up to 6 output channels (8 on
+// wide rows) and stride_w 1 run directly with pixels in lanes (see pixels_pay; LeNet's
+// conv1: 2.9x faster than im2col on 1 thread); 3x3 stride-1 layers with enough channels
 // and output tiles to amortize the transforms use Winograd (2.25x fewer multiplies:
 // 1.3-1.6x faster than im2col from 64 to 512 channels; with fewer than 16 channels the
 // tile transforms dominate, see winograd_pays for the tiles); layers with 9 to 16 output
@@ -133,12 +185,15 @@ ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p) {
   constexpr int64_t kWinogradMinChannels = 16;
   if (is_depthwise(p)) return ConvAlgorithm::Depthwise;
   if (is_pointwise(p)) return ConvAlgorithm::Gemm1x1;
+  if (pixels_pay(p)) return ConvAlgorithm::DirectPixels;
   if (p.groups == 1 && p.out_channels > 8 && p.out_channels <= 16) return ConvAlgorithm::Direct;
   // Strided layers with few input channels (the stems: ResNet's 7x7/2, AlexNet's 11x11/4)
   // also run directly: unfolding a strided input gathers every tap for few multiply-adds,
   // direct reads the image in place. Forward 1.2-1.9x and weight gradient 1.5-2.3x faster
-  // than im2col below 32 input channels (one thread); even at 32, 0.78x at 64.
-  if (p.groups == 1 && (p.stride_h > 1 || p.stride_w > 1) && p.kernel_h * p.kernel_w > 1 && p.in_channels < 32) {
+  // than im2col below 32 input channels (one thread, 32 to 96 output channels); even at
+  // 32 input channels, 0.78x at 64.
+  if (p.groups == 1 && (p.stride_h > 1 || p.stride_w > 1) && p.kernel_h * p.kernel_w > 1 && p.in_channels < 32 &&
+      p.out_channels > 16) {
     return ConvAlgorithm::Direct;
   }
   if (is_winograd_3x3(p) && p.in_channels >= kWinogradMinChannels && p.out_channels >= kWinogradMinChannels &&
@@ -156,6 +211,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
     case ConvAlgorithm::Depthwise: return conv2d_depthwise_forward(p, x, w, bias, relu, y);
     case ConvAlgorithm::Winograd: return conv2d_winograd_forward(p, x, w, bias, relu, y);
     case ConvAlgorithm::Direct: return conv2d_direct_forward(p, x, w, bias, relu, y);
+    case ConvAlgorithm::DirectPixels: return conv2d_direct_pixels_forward(p, x, w, bias, relu, y);
     case ConvAlgorithm::Gemm1x1: return conv2d_gemm_forward(p, true, x, w, bias, relu, y);
     default: return conv2d_gemm_forward(p, false, x, w, bias, relu, y);
   }
@@ -165,7 +221,14 @@ void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const floa
                           ConvAlgorithm algorithm) {
   conv2d_check(p);
   if (p.batch == 0) return;
-  switch (resolve(p, algorithm, "conv2d_backward_data")) {
+  ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_data");
+  if (algorithm == ConvAlgorithm::Auto && (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct) &&
+      pixels_pay_for_backward_data(p)) {
+    chosen = ConvAlgorithm::DirectPixels;
+  }
+  if (chosen == ConvAlgorithm::DirectPixels && !is_stride_1(p)) chosen = ConvAlgorithm::Im2col;
+  switch (chosen) {
+    case ConvAlgorithm::DirectPixels: return conv2d_direct_pixels_backward_data(p, grad_y, w, grad_x);
     case ConvAlgorithm::Direct: return conv2d_gemm_backward_data(p, false, grad_y, w, grad_x);
     case ConvAlgorithm::Winograd: return conv2d_winograd_backward_data(p, grad_y, w, grad_x);
     case ConvAlgorithm::Depthwise: return conv2d_depthwise_backward_data(p, grad_y, w, grad_x);
@@ -180,9 +243,12 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_weight");
   // With at most 16 output channels (one vector block) the direct weight gradient beat
   // im2col's at every layer measured, 1.4-2.9x, also where the forward pass unfolds
-  // (LeNet's conv1: 657 -> 408 us at 2 threads).
-  if (algorithm == ConvAlgorithm::Auto && chosen == ConvAlgorithm::Im2col && p.groups == 1 && p.out_channels <= 16) {
-    chosen = ConvAlgorithm::Direct;
+  // (LeNet's conv1: 657 -> 408 us at 2 threads); with 6 or fewer pixels in lanes beat it
+  // (pixels_pay_for_weight).
+  if (algorithm == ConvAlgorithm::Auto &&
+      (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct || chosen == ConvAlgorithm::DirectPixels) &&
+      p.groups == 1 && p.out_channels <= 16) {
+    chosen = pixels_pay_for_weight(p) ? ConvAlgorithm::DirectPixels : ConvAlgorithm::Direct;
   }
   const int64_t weight_size = p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w;
   if (p.batch == 0) {
@@ -195,6 +261,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
     case ConvAlgorithm::Gemm1x1: conv2d_gemm_backward_weight(p, true, x, grad_y, grad_w); break;
     case ConvAlgorithm::Direct: conv2d_direct_backward_weight(p, x, grad_y, grad_w); break;
     case ConvAlgorithm::Winograd: conv2d_winograd_backward_weight(p, x, grad_y, grad_w); break;
+    case ConvAlgorithm::DirectPixels: conv2d_direct_pixels_backward_weight(p, x, grad_y, grad_w); break;
     default: conv2d_gemm_backward_weight(p, false, x, grad_y, grad_w); break;
   }
   if (!grad_bias) return;
@@ -205,12 +272,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
   detail::parallel_region(threads, [&](int tid, int team) {
     for (int64_t k = p.out_channels * tid / team; k < p.out_channels * (tid + 1) / team; ++k) {
       double sum = 0.0;
-      for (int64_t n = 0; n < p.batch; ++n) {
-        const float* plane = grad_y + (n * p.out_channels + k) * pixels;
-        float plane_sum = 0.0f;
-        for (int64_t i = 0; i < pixels; ++i) plane_sum += plane[i];
-        sum += plane_sum;
-      }
+      for (int64_t n = 0; n < p.batch; ++n) sum += plane_sum(grad_y + (n * p.out_channels + k) * pixels, pixels);
       grad_bias[k] = static_cast<float>(sum);
     }
   });

@@ -30,9 +30,12 @@ struct TileArgs {
 // out[i][k] = sum over c, r, s of input(c, r*dilation_h, i*stride_w + s*dilation_w) * weights[c][r][s][k]
 using TileFn = void (*)(const TileArgs& args);
 
+// The same for 5 pixels (out[0, 80)), for rows of 5, 10, 20... outputs.
 void tile_ref(const TileArgs& args);
+void tile5_ref(const TileArgs& args);
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
 void tile_avx2(const TileArgs& args);
+void tile5_avx2(const TileArgs& args);
 #endif
 
 // The weight gradient turns the tile around: 6 filter taps x 16 output channels, summed

@@ -9,8 +9,13 @@
 
 namespace fastcnn::cpu::direct {
 
-void tile_avx2(const TileArgs& t) {
-  static_assert(kPixels == 6 && kChannels == 16, "the register tile below is written out for 6 x 16");
+namespace {
+
+// Pixels is 6, or 5 for rows of 5, 10, 20... outputs (LeNet's conv2: 10), where 6-pixel
+// tiles would recompute a sixth of the row; the sixth pixel's code drops out for 5.
+template <int Pixels>
+void tile_impl(const TileArgs& t) {
+  static_assert((Pixels == 6 || Pixels == 5) && kChannels == 16, "the register tile below is written out for 6 x 16");
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   const float* w = t.weights;
@@ -32,8 +37,10 @@ void tile_avx2(const TileArgs& t) {
         c30 = _mm256_fmadd_ps(a, w0, c30), c31 = _mm256_fmadd_ps(a, w1, c31);
         a = _mm256_broadcast_ss(x3 + sw);
         c40 = _mm256_fmadd_ps(a, w0, c40), c41 = _mm256_fmadd_ps(a, w1, c41);
-        a = _mm256_broadcast_ss(x3 + 2 * sw);
-        c50 = _mm256_fmadd_ps(a, w0, c50), c51 = _mm256_fmadd_ps(a, w1, c51);
+        if constexpr (Pixels == 6) {
+          a = _mm256_broadcast_ss(x3 + 2 * sw);
+          c50 = _mm256_fmadd_ps(a, w0, c50), c51 = _mm256_fmadd_ps(a, w1, c51);
+        }
       }
     }
   }
@@ -43,8 +50,13 @@ void tile_avx2(const TileArgs& t) {
   _mm256_storeu_ps(out + 32, c20), _mm256_storeu_ps(out + 40, c21);
   _mm256_storeu_ps(out + 48, c30), _mm256_storeu_ps(out + 56, c31);
   _mm256_storeu_ps(out + 64, c40), _mm256_storeu_ps(out + 72, c41);
-  _mm256_storeu_ps(out + 80, c50), _mm256_storeu_ps(out + 88, c51);
+  if constexpr (Pixels == 6) _mm256_storeu_ps(out + 80, c50), _mm256_storeu_ps(out + 88, c51);
 }
+
+}  // namespace
+
+void tile_avx2(const TileArgs& t) { tile_impl<6>(t); }
+void tile5_avx2(const TileArgs& t) { tile_impl<5>(t); }
 
 void weight_tile_avx2(const WeightTileArgs& t) {
   static_assert(kTaps == 6 && kChannels == 16, "the register tile below is written out for 6 x 16");

@@ -18,6 +18,15 @@
 #include "fastcnn/runtime.h"
 
 namespace fastcnn::cpu {
+
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+// pool_avg_avx2.cpp: the 2x2 stride-2 tiling windows, one plane.
+void avg_forward_2x2_plane_avx2(const float* x, int64_t in_w, int64_t out_h, int64_t out_w, float divisor,
+                                float* y);
+void avg_backward_2x2_plane_avx2(const float* g, int64_t out_h, int64_t out_w, int64_t in_h, int64_t in_w,
+                                 float divisor, float* gin);
+#endif
+
 namespace {
 
 constexpr int64_t kSlack = 32;  // zeros past every row buffer: vector reads may run ahead
@@ -122,6 +131,47 @@ void avg_backward_tiled_plane(const Pool2dParams& p, const float* g, float divis
   std::fill(gin + p.out_h * p.kernel_h * p.in_w, gin + p.in_h * p.in_w, 0.0f);
 }
 
+// 2x2 windows with stride 2 and no padding (LeNet's pools) have a fast path per plane: each
+// output is ((x00 + x10) + (x01 + x11)) / divisor, the general path's order (rows summed
+// first, then the two columns), so the bits are the same. The general path costs ~4x more
+// per plane here (a row buffer, a horizontal pass and a division pass per output row).
+bool is_tiled_2x2(const Pool2dParams& p) {
+  return windows_tile_input(p) && p.kernel_h == 2 && p.kernel_w == 2;
+}
+
+float tiled_divisor(const Pool2dParams& p) {
+  return static_cast<float>(p.divisor_override ? p.divisor_override : p.kernel_h * p.kernel_w);
+}
+
+void avg_forward_2x2_plane_ref(const float* x, int64_t in_w, int64_t out_h, int64_t out_w, float divisor,
+                               float* y) {
+  for (int64_t oh = 0; oh < out_h; ++oh) {
+    const float* r0 = x + 2 * oh * in_w;
+    const float* r1 = r0 + in_w;
+    for (int64_t ow = 0; ow < out_w; ++ow) {
+      y[oh * out_w + ow] = ((r0[2 * ow] + r1[2 * ow]) + (r0[2 * ow + 1] + r1[2 * ow + 1])) / divisor;
+    }
+  }
+}
+
+using Avg2x2Forward = void (*)(const float*, int64_t, int64_t, int64_t, float, float*);
+
+Avg2x2Forward pick_2x2_forward() {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (active_isa() == Isa::Avx2) return avg_forward_2x2_plane_avx2;
+#endif
+  return avg_forward_2x2_plane_ref;
+}
+
+void avg_backward_tiled_plane_any(const Pool2dParams& p, const float* g, float divisor, float* gin) {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (active_isa() == Isa::Avx2 && p.kernel_h == 2 && p.kernel_w == 2) {
+    return avg_backward_2x2_plane_avx2(g, p.out_h, p.out_w, p.in_h, p.in_w, divisor, gin);
+  }
+#endif
+  avg_backward_tiled_plane(p, g, divisor, gin);
+}
+
 }  // namespace
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
@@ -129,6 +179,19 @@ void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
   const int64_t planes = p.batch * p.channels, items = planes * p.out_h;
   if (items == 0) return;
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w, w_in = p.in_w, w_out = p.out_w;
+  if (is_tiled_2x2(p)) {
+    const Avg2x2Forward plane_fn = pick_2x2_forward();
+    const float divisor = tiled_divisor(p);
+    const int threads = pool_detail::threads_for(planes * (in_plane + out_plane), planes);
+    detail::parallel_region(threads, [&](int tid, int team) {
+      int64_t begin, end;
+      pool_detail::split(planes, tid, team, begin, end);
+      for (int64_t plane = begin; plane < end; ++plane) {
+        plane_fn(x + plane * in_plane, w_in, p.out_h, w_out, divisor, y + plane * out_plane);
+      }
+    });
+    return;
+  }
   const std::vector<float> col_factor = column_factors(p);
   const int64_t row_len = std::max((w_out - 1) * p.stride_w + p.kernel_w, p.pad_w + w_in) + kSlack;
   const AvgHsum hsum = pick_hsum(p);
@@ -167,12 +230,12 @@ void avg_pool2d_backward(const Pool2dParams& p, const float* grad_out, float* gr
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w, w_in = p.in_w, w_out = p.out_w;
   const int threads = pool_detail::threads_for(planes * (in_plane + out_plane), planes);
   if (windows_tile_input(p)) {  // the general path below costs ~4x more per plane here
-    const float divisor = static_cast<float>(p.divisor_override ? p.divisor_override : p.kernel_h * p.kernel_w);
+    const float divisor = tiled_divisor(p);
     detail::parallel_region(threads, [&](int tid, int team) {
       int64_t begin, end;
       pool_detail::split(planes, tid, team, begin, end);
       for (int64_t plane = begin; plane < end; ++plane) {
-        avg_backward_tiled_plane(p, grad_out + plane * out_plane, divisor, grad_in + plane * in_plane);
+        avg_backward_tiled_plane_any(p, grad_out + plane * out_plane, divisor, grad_in + plane * in_plane);
       }
     });
     return;

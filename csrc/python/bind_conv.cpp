@@ -18,10 +18,11 @@ namespace {
 
 ConvAlgorithm parse_algorithm(const std::string& name) {
   for (ConvAlgorithm a : {ConvAlgorithm::Auto, ConvAlgorithm::Gemm1x1, ConvAlgorithm::Im2col,
-                          ConvAlgorithm::Depthwise, ConvAlgorithm::Winograd, ConvAlgorithm::Direct}) {
+                          ConvAlgorithm::Depthwise, ConvAlgorithm::Winograd, ConvAlgorithm::Direct,
+                          ConvAlgorithm::DirectPixels}) {
     if (name == conv_algorithm_name(a)) return a;
   }
-  throw py::value_error("conv2d: algorithm must be one of 'auto', 'gemm1x1', 'im2col', 'depthwise', 'winograd', 'direct'; got '" +
+  throw py::value_error("conv2d: algorithm must be one of 'auto', 'gemm1x1', 'im2col', 'depthwise', 'winograd', 'direct', 'direct_pixels'; got '" +
                         name + "'");
 }
 

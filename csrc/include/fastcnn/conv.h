@@ -12,7 +12,7 @@
 
 namespace fastcnn {
 
-enum class ConvAlgorithm { Auto, Gemm1x1, Im2col, Depthwise, Winograd, Direct };
+enum class ConvAlgorithm { Auto, Gemm1x1, Im2col, Depthwise, Winograd, Direct, DirectPixels };
 const char* conv_algorithm_name(ConvAlgorithm algorithm);
 
 struct Conv2dParams {
@@ -40,9 +40,10 @@ ConvAlgorithm conv2d_choose_algorithm(const Conv2dParams& p);
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu, float* y,
                     ConvAlgorithm algorithm = ConvAlgorithm::Auto);
 
-// The backward passes run the algorithm asked for where it has one (Winograd has both
-// gradients; Direct the weight gradient, not the input gradient) and im2col otherwise. With Auto, layers of up to 16 output channels (groups 1)
-// take Direct's weight gradient even where the forward pass unfolds.
+// The backward passes run the algorithm asked for where it has one (Winograd both
+// gradients; Direct the weight gradient, not the input gradient; DirectPixels both, its
+// input gradient for stride 1 only) and im2col otherwise. With Auto, each pass picks its
+// own algorithm (conv.cpp says which and why).
 
 // grad_x (N, C, H, W) = the gradient of sum(grad_y * conv(x, w)) with respect to x.
 void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x,

@@ -31,7 +31,7 @@ __all__ = [
     "force_conv_algorithm",
 ]
 
-CONV_ALGORITHMS = ("auto", "gemm1x1", "im2col", "depthwise", "winograd", "direct")
+CONV_ALGORITHMS = ("auto", "gemm1x1", "im2col", "depthwise", "winograd", "direct", "direct_pixels")
 _ACTIVATIONS = (None, "relu")
 
 class _Forced(threading.local):
