@@ -18,11 +18,11 @@ namespace fastcnn::cpu {
 
 namespace {
 
-inline __m256 exp_ps(__m256 x) {
-  // max/min return their second operand when one is NaN: NaN survives the clamp.
-  x = _mm256_min_ps(_mm256_set1_ps(88.8f), _mm256_max_ps(_mm256_set1_ps(-105.0f), x));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+// exp(x) = p * 2^n: n = round(x / ln 2) and p = exp(x - n ln 2) (Cephes expf's split
+// ln 2 and polynomial); the callers scale by 2^n as their range needs.
+inline __m256 exp_reduced(__m256 x, __m256& n) {
+  n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
   __m256 p = _mm256_set1_ps(1.9875691500e-4f);
@@ -31,7 +31,14 @@ inline __m256 exp_ps(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  return _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+}
+
+inline __m256 exp_ps(__m256 x) {
+  // max/min return their second operand when one is NaN: NaN survives the clamp.
+  x = _mm256_min_ps(_mm256_set1_ps(88.8f), _mm256_max_ps(_mm256_set1_ps(-105.0f), x));
+  __m256 n;
+  const __m256 p = exp_reduced(x, n);
   // 2^n = 2^n1 * 2^n2 with n1 = n >> 1, n2 = n - n1: both halves are normal floats.
   const __m256i ni = _mm256_cvtps_epi32(n);
   const __m256i n1 = _mm256_srai_epi32(ni, 1);
@@ -65,17 +72,8 @@ inline __m256 tanh_ps(__m256 x) {
   const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, z), ax, ax);  // on |x|: >= 0
   // exp(t), t = 2 min(|x|, 9.5), as exp_ps.
   const __m256 t = _mm256_min_ps(_mm256_set1_ps(19.0f), _mm256_add_ps(ax, ax));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), t);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 e = _mm256_set1_ps(1.9875691500e-4f);
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.3981999507e-3f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(8.3334519073e-3f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(4.1665795894e-2f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.6666665459e-1f));
-  e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(5.0000001201e-1f));
-  e = _mm256_fmadd_ps(e, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  __m256 n;
+  __m256 e = exp_reduced(t, n);
   const __m256i biased = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
   e = _mm256_mul_ps(e, _mm256_castsi256_ps(_mm256_slli_epi32(biased, 23)));
   const __m256 one = _mm256_set1_ps(1.0f);
