@@ -20,6 +20,7 @@
 #include "common/parallel.h"
 #include "common/thread_buffer.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/conv_packed_kernels.h"
 #include "cpu/conv_util.h"
 #include "cpu/gemm_kernels.h"
 #include "fastcnn/runtime.h"
@@ -142,10 +143,12 @@ const float* transform_filters(const Kernels& kernels, const winograd::FilterSou
 }
 
 // y (N, K, out_h, out_w) = the convolution of x (N, C, in_h, in_w) whose transformed
-// filters are u, with the given top/left padding.
+// filters are u (16 x K x C), or with `u_packed`, u's 16 K x C matrices each pre-packed
+// by gemm_pack_a, one after another; with the given top/left padding.
 void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in_h, int64_t in_w, int64_t out_h,
-         int64_t out_w, int64_t pad_top, int64_t pad_left, const float* x, const float* u, const float* bias,
-         bool relu, float* y) {
+         int64_t out_w, int64_t pad_top, int64_t pad_left, const float* x, const float* u, bool u_packed,
+         const float* bias, bool relu, float* y) {
+  const int64_t packed_floats = gemm_packed_a_floats(K, C);
   const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, rows = batch * tiles_h;
   // Tile rows per item: about kTargetTiles tiles, within the budget. for_each_item spreads
   // the items over the threads when there are at least as many items as threads; a batch
@@ -173,7 +176,12 @@ void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in
     for (int xi = 0; xi < 16; ++xi) {  // M[xi] = U[xi] @ V[xi]
       GemmParams gp;
       gp.m = K, gp.n = tiles, gp.k = C;
-      gp.a = u + xi * K * C, gp.lda = C;
+      gp.lda = C;
+      if (u_packed) {
+        gp.packed_a = u + xi * packed_floats;
+      } else {
+        gp.a = u + xi * K * C;
+      }
       gp.b = v + xi * C * tiles, gp.ldb = tiles;
       gp.c = m + xi * K * tiles, gp.ldc = tiles;
       gemm_with_threads(gp, gemm_threads);
@@ -195,7 +203,31 @@ void conv2d_winograd_forward(const Conv2dParams& p, const float* x, const float*
   const int64_t C = p.in_channels, K = p.out_channels;
   const Kernels kernels = active_kernels();
   const float* u = transform_filters(kernels, {w, C, 9 * C, 9, false}, K);
-  run(kernels, p.batch, C, K, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top, p.pad_left, x, u, bias, relu, y);
+  run(kernels, p.batch, C, K, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top, p.pad_left, x, u, false, bias, relu,
+      y);
+}
+
+int64_t conv2d_winograd_packed_floats(const Conv2dParams& p) {
+  return 16 * gemm_packed_a_floats(p.out_channels, p.in_channels);
+}
+
+// U as conv2d_winograd_forward builds it, then each U[xi] packed as its GEMM would pack it.
+void conv2d_winograd_pack(const Conv2dParams& p, const float* w, float* packed) {
+  const int64_t C = p.in_channels, K = p.out_channels;
+  const float* u = transform_filters(active_kernels(), {w, C, 9 * C, 9, false}, K);
+  const int64_t packed_floats = gemm_packed_a_floats(K, C);
+  for (int xi = 0; xi < 16; ++xi) {
+    GemmParams gp;
+    gp.m = K, gp.k = C, gp.n = 1;
+    gp.a = u + xi * K * C, gp.lda = C;
+    gemm_pack_a(gp, packed + xi * packed_floats);
+  }
+}
+
+void conv2d_winograd_forward_packed(const Conv2dParams& p, const float* x, const float* packed_u, const float* bias,
+                                    bool relu, float* y) {
+  run(active_kernels(), p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top,
+      p.pad_left, x, packed_u, true, bias, relu, y);
 }
 
 // grad_x[c] = sum_k grad_y[k] correlated with w[k][c] rotated by 180 degrees, padded by
@@ -204,8 +236,8 @@ void conv2d_winograd_backward_data(const Conv2dParams& p, const float* grad_y, c
   const int64_t C = p.in_channels, K = p.out_channels;
   const Kernels kernels = active_kernels();
   const float* u = transform_filters(kernels, {w, K, 9, 9 * C, true}, C);
-  run(kernels, p.batch, K, C, p.out_h(), p.out_w(), p.in_h, p.in_w, 2 - p.pad_top, 2 - p.pad_left, grad_y, u, nullptr,
-      false, grad_x);
+  run(kernels, p.batch, K, C, p.out_h(), p.out_w(), p.in_h, p.in_w, 2 - p.pad_top, 2 - p.pad_left, grad_y, u, false,
+      nullptr, false, grad_x);
 }
 
 }  // namespace fastcnn::cpu
