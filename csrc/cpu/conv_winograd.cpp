@@ -5,7 +5,8 @@
 // pair instead of 36:  y = A^T [ (G g G^T) .* (B^T d B) ] A  (Lavin & Gray, 2015). Summed
 // over input channels, the elementwise products become 16 GEMMs, one per position xi of
 // the 4x4 transformed tile:
-//   U[xi] (K x C)  = filters transformed (once per call)
+//   U[xi] (K x C)  = filters transformed (once per call, or once for all by
+//                    conv2d_winograd_pack, each U[xi] then pre-packed for its GEMM)
 //   V[xi] (C x T)  = input patches transformed, T tiles at a time
 //   M[xi] (K x T)  = U[xi] @ V[xi]
 // and the output transform folds M back into 2x2 tiles (plus bias, ReLU).

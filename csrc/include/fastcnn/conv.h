@@ -82,6 +82,11 @@ class Conv2dPackedWeights {
 
 namespace cpu {
 
+// The algorithm to pack for when the weights are packed once for many calls: Auto's
+// choice, except that Winograd pays from fewer output tiles once its filter transform is
+// not paid per call.
+ConvAlgorithm conv2d_choose_packed_algorithm(const Conv2dParams& p);
+
 // Whether p describes the convolution `w` was packed for (all but batch, in_h, in_w).
 bool conv2d_packed_matches(const Conv2dParams& p, const Conv2dPackedWeights& w);
 

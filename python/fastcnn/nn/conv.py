@@ -27,7 +27,8 @@ __all__ = ["Conv1d", "Conv2d"]
 
 # Packed weights kept per layer: one per algorithm, and the heuristic picks at most two for
 # one layer (Winograd or im2col, by input size), so varying input shapes cannot grow memory
-# past about 2.8x the weights (Winograd's 16/9 plus im2col's copy).
+# past about 2.8x the weights (Winograd's 16/9 plus im2col's copy); a third algorithm
+# (forced) evicts the oldest.
 _MAX_PACKS = 2
 _MAX_ALGORITHM_MEMO = 8  # input shapes whose algorithm choice a layer remembers
 
@@ -136,8 +137,8 @@ class _ConvNd(Module):
             if name is None:
                 if len(memo) >= _MAX_ALGORITHM_MEMO:
                     memo.clear()
-                name = memo[input_shape] = ops.conv2d_algorithm(input_shape, w4.shape, stride, padding, dilation,
-                                                                self.groups)
+                name = memo[input_shape] = ops.conv2d_packed_algorithm(input_shape, w4.shape, stride, padding,
+                                                                       dilation, self.groups)
         packs = self.__dict__.setdefault("_packs", {})
         entry = packs.get(name)
         if entry is not None and entry.valid_for(weight):

@@ -9,7 +9,9 @@ bit for bit on the same kernel path. The object is a snapshot: later changes to 
 do not reach it.
 
 Which algorithm is fastest depends on the input shape (Winograd pays only with enough output
-tiles), so algorithm="auto" needs input_shape= to be resolved (see conv2d_algorithm).
+tiles), so algorithm="auto" needs input_shape= to be resolved, by conv2d_packed_algorithm: the
+conv2d_algorithm heuristic, but taking Winograd from fewer tiles (16, not 32-128), since packed
+weights no longer pay its filter transform on every call.
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from .. import backend
 from ._args import float32_array
 from .conv import _ACTIVATIONS, _algorithm, _geometry, _output_shape
 
-__all__ = ["Conv2dPacked", "conv2d_packed", "conv2d_prepack"]
+__all__ = ["Conv2dPacked", "conv2d_packed", "conv2d_packed_algorithm", "conv2d_prepack"]
 
 Conv2dPacked = backend._C.Conv2dPacked
+
+
+def conv2d_packed_algorithm(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1) -> str:
+    """The algorithm "auto" packs for, for inputs of this shape (see the module docstring)."""
+    g = _geometry("conv2d_packed_algorithm", input_shape, weight_shape, stride, padding, dilation, groups)
+    return backend._C.conv2d_choose_packed_algorithm(list(input_shape), list(weight_shape), **g)
 
 
 def conv2d_prepack(weight, stride=1, padding=0, dilation=1, groups=1, *, algorithm=None,
@@ -32,7 +40,7 @@ def conv2d_prepack(weight, stride=1, padding=0, dilation=1, groups=1, *, algorit
     """weight (K, C/groups, R, S) packed for `algorithm` and this stride/padding/dilation/groups.
 
     algorithm: a name from CONV_ALGORITHMS; None means the one force_conv_algorithm set, else
-    "auto", which picks the heuristic's choice for an input of `input_shape` (N, C, H, W).
+    "auto": conv2d_packed_algorithm's choice for an input of `input_shape` (N, C, H, W).
     """
     op = "conv2d_prepack"
     w = float32_array(weight, op, "weight", 4)
@@ -46,7 +54,7 @@ def conv2d_prepack(weight, stride=1, padding=0, dilation=1, groups=1, *, algorit
         if len(shape) != 4 or not all(isinstance(d, numbers.Integral) and d >= 0 for d in shape):
             raise ValueError(f"{op}: input_shape must be 4 ints >= 0 (N, C, H, W), got {input_shape!r}")
         _output_shape(op, shape, w.shape, g)  # a mismatched input is named here, not as a kernel error
-        name = backend._C.conv2d_choose_algorithm(list(shape), list(w.shape), **g)
+        name = backend._C.conv2d_choose_packed_algorithm(list(shape), list(w.shape), **g)
     return backend._C.conv2d_prepack(w, algorithm=name, **g)
 
 
