@@ -210,7 +210,8 @@ def _unpacked(module, x, algorithm=None):
 
 
 def _packs(layer):
-    return layer.__dict__.get("_packs", {})
+    """The layer's packs by algorithm."""
+    return {key[0]: entry for key, entry in layer.__dict__.get("_packs", {}).items()}
 
 
 def _conv(seed=0, **kw):
@@ -392,3 +393,41 @@ def test_zoo_models_in_eval_mode_match_the_unpacked_path(name, size):
     assert np.abs(got - want).max() <= 2e-5 * np.abs(want).max()
     layers = [m for m in model.modules() if isinstance(m, conv_module._ConvNd)]
     assert all(len(_packs(m)) == 1 for m in layers)
+
+
+def test_changed_geometry_is_packed_anew(pack_calls):
+    conv = _conv()
+    x = _input((1, 16, 12, 12))
+    with fastcnn.no_grad():
+        conv(x)
+        conv.padding = (2, 2)  # same weight and version, another convolution
+        got = conv(x).numpy()
+    assert got.shape == (1, 32, 14, 14) and pack_calls == ["winograd", "winograd"]
+    np.testing.assert_array_equal(got, _unpacked(conv, x, "winograd"))
+
+
+def test_threads_sharing_an_eval_model_agree():
+    import threading
+    fastcnn.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(8, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1),
+                          nn.Conv2d(32, 16, 1)).eval().requires_grad_(False)
+    inputs = [_input((1, 8, 10 + i, 10 + i), seed=i) for i in range(4)]
+    want = [model(x).numpy().copy() for x in inputs]  # packed, one thread
+    results, errors = {}, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                results.setdefault(i, []).append(model(inputs[i]).numpy())
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+    model[0].train().eval()  # drop one layer's packs: the threads race to rebuild them
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert not errors and sorted(results) == [0, 1, 2, 3]
+    for i, outs in results.items():
+        for out in outs:
+            np.testing.assert_array_equal(out, want[i])

@@ -94,11 +94,11 @@ py::array forward_packed(const py::object& x_obj, const Conv2dPackedWeights& pac
 void bind_conv_packed(py::module_& m) {
   py::class_<Conv2dPackedWeights>(m, "Conv2dPacked",
                                    "Convolution weights packed once for one algorithm (conv2d_prepack).")
-      .def_property_readonly("algorithm",
-                             [](const Conv2dPackedWeights& w) { return std::string(conv_algorithm_name(w.algorithm())); })
+      .def_property_readonly(
+          "algorithm", [](const Conv2dPackedWeights& w) { return std::string(conv_algorithm_name(w.algorithm())); })
       .def_property_readonly("weight_shape", [](const Conv2dPackedWeights& w) { return weight_shape(w.params()); })
-      .def_property_readonly("stride",
-                             [](const Conv2dPackedWeights& w) { return Pair{w.params().stride_h, w.params().stride_w}; })
+      .def_property_readonly(
+          "stride", [](const Conv2dPackedWeights& w) { return Pair{w.params().stride_h, w.params().stride_w}; })
       .def_property_readonly("padding",
                              [](const Conv2dPackedWeights& w) {
                                const Conv2dParams& p = w.params();
@@ -121,7 +121,9 @@ void bind_conv_packed(py::module_& m) {
         [](const std::vector<int64_t>& x, const std::vector<int64_t>& w, Pair stride, Quad padding, Pair dilation,
            int64_t groups) {
           const char* op = "conv2d_packed_algorithm";
-          if (x.size() != 4 || w.size() != 4) throw py::value_error(detail::str_cat(op, ": shapes must have 4 dimensions"));
+          if (x.size() != 4 || w.size() != 4) {
+            throw py::value_error(detail::str_cat(op, ": shapes must have 4 dimensions"));
+          }
           if (groups < 1 || x[1] % groups != 0 || x[1] / groups != w[1]) {
             throw py::value_error(detail::str_cat(op, ": input of shape ", shape_string(x), " does not match weight ",
                                                   shape_string(w), " with groups=", groups));

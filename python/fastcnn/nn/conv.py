@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd import is_grad_enabled
-from ..ops.conv import _algorithm, _as_2d_args, _geometry
+from ..ops.conv import _algorithm, _as_2d_args
 from ..tensor import Tensor, _trace
 from . import functional as F
 from . import init
@@ -130,25 +130,28 @@ class _ConvNd(Module):
         return Tensor._wrap(y if input.ndim == w.ndim else y[0])
 
     def _packs_for(self, input_shape, weight, w4, stride, padding, dilation):
+        geometry = (w4.shape, stride, padding, dilation, self.groups)
         name = _algorithm("conv2d", None)  # force_conv_algorithm applies here too
         if name == "auto":
             memo = self.__dict__.setdefault("_algorithm_memo", {})
-            name = memo.get(input_shape)
+            name = memo.get((input_shape, geometry))
             if name is None:
                 if len(memo) >= _MAX_ALGORITHM_MEMO:
                     memo.clear()
-                name = memo[input_shape] = ops.conv2d_packed_algorithm(input_shape, w4.shape, stride, padding,
-                                                                       dilation, self.groups)
-        packs = self.__dict__.setdefault("_packs", {})
-        entry = packs.get(name)
+                name = memo[(input_shape, geometry)] = ops.conv2d_packed_algorithm(
+                    input_shape, w4.shape, stride, padding, dilation, self.groups)
+        key = (name, geometry)  # a changed stride or padding must not find the old pack
+        packs = self.__dict__.get("_packs", {})
+        entry = packs.get(key)
         if entry is not None and entry.valid_for(weight):
             return entry.packed
-        for key in [k for k, e in packs.items() if k == name or not e.valid_for(weight)]:
-            del packs[key]  # stale: a new weight or version
-        while len(packs) >= _MAX_PACKS:
-            del packs[next(iter(packs))]  # the oldest
         packed = ops.conv2d_prepack(w4, stride, padding, dilation, self.groups, algorithm=name)
-        packs[name] = _Pack(weight, packed)
+        # A new dict replaces the old one whole, so a thread reading the old one never sees it change.
+        fresh = {k: e for k, e in packs.items() if k != key and e.valid_for(weight)}  # drop stale versions
+        while len(fresh) >= _MAX_PACKS:
+            del fresh[next(iter(fresh))]  # the oldest
+        fresh[key] = _Pack(weight, packed)
+        self.__dict__["_packs"] = fresh
         return packed
 
     def extra_repr(self) -> str:
