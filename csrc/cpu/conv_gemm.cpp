@@ -21,6 +21,7 @@
 
 #include "common/parallel.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/conv_packed_kernels.h"
 #include "cpu/conv_util.h"
 #include "cpu/gemm_kernels.h"
 #include "fastcnn/runtime.h"
@@ -234,11 +235,11 @@ size_t workspace_floats(const Geometry& g, const Item& it) {
   return static_cast<size_t>((g.crs + g.k_per_group) * it.columns());
 }
 
-}  // namespace
-
-void conv2d_gemm_forward(const Conv2dParams& p, bool direct, const float* x, const float* w, const float* bias,
-                         bool relu, float* y) {
+// The forward pass with raw weights w, or with w pre-packed (packed_w, conv2d_gemm_pack).
+void gemm_forward(const Conv2dParams& p, bool direct, const float* x, const float* w, const float* packed_w,
+                  const float* bias, bool relu, float* y) {
   const Geometry g(p, direct);
+  const int64_t packed_group = gemm_packed_a_floats(g.k_per_group, g.crs);
   for_each_item(g.items(p), [&](int64_t index, int gemm_threads) {
     const Item it = g.item(p, index);
     float* workspace = thread_workspace(workspace_floats(g, it));
@@ -246,13 +247,42 @@ void conv2d_gemm_forward(const Conv2dParams& p, bool direct, const float* x, con
     // One image writes straight into y; several go through K/G rows of the workspace.
     const bool one_image = it.n1 - it.n0 == 1;
     float* out = one_image ? y + g.y_offset(p, it.n0, it.group) + it.p0 : workspace + g.crs * it.columns();
-    GemmParams gp = make_gemm(g.k_per_group, it.columns(), g.crs, false, w + it.group * g.k_per_group * g.crs, g.crs,
-                              false, cols.data, cols.ld, out, one_image ? g.out_pixels : it.columns(), 0.0f);
+    const float* w_group = packed_w ? nullptr : w + it.group * g.k_per_group * g.crs;
+    GemmParams gp = make_gemm(g.k_per_group, it.columns(), g.crs, false, w_group, g.crs, false, cols.data, cols.ld,
+                              out, one_image ? g.out_pixels : it.columns(), 0.0f);
+    if (packed_w) gp.packed_a = packed_w + it.group * packed_group;
     if (bias) gp.epilogue.bias_mode = BiasMode::PerRow, gp.epilogue.bias = bias + it.group * g.k_per_group;
     gp.epilogue.relu = relu;
     gemm_with_threads(gp, gemm_threads);
     if (!one_image) scatter_rows(p, g, it, out, y);
   });
+}
+
+}  // namespace
+
+void conv2d_gemm_forward(const Conv2dParams& p, bool direct, const float* x, const float* w, const float* bias,
+                         bool relu, float* y) {
+  gemm_forward(p, direct, x, w, nullptr, bias, relu, y);
+}
+
+int64_t conv2d_gemm_packed_floats(const Conv2dParams& p) {
+  const int64_t k_per_group = p.out_channels / p.groups;
+  return p.groups * gemm_packed_a_floats(k_per_group, p.in_channels / p.groups * p.kernel_h * p.kernel_w);
+}
+
+void conv2d_gemm_pack(const Conv2dParams& p, const float* w, float* packed) {
+  const int64_t k_per_group = p.out_channels / p.groups;
+  const int64_t crs = p.in_channels / p.groups * p.kernel_h * p.kernel_w;
+  for (int64_t group = 0; group < p.groups; ++group) {
+    gemm_pack_a(make_gemm(k_per_group, 1, crs, false, w + group * k_per_group * crs, crs, false, nullptr, 1, nullptr,
+                          1, 0.0f),
+                packed + group * gemm_packed_a_floats(k_per_group, crs));
+  }
+}
+
+void conv2d_gemm_forward_packed(const Conv2dParams& p, bool direct, const float* x, const float* packed_w,
+                                const float* bias, bool relu, float* y) {
+  gemm_forward(p, direct, x, nullptr, packed_w, bias, relu, y);
 }
 
 void conv2d_gemm_backward_data(const Conv2dParams& p, bool direct, const float* grad_y, const float* w,

@@ -5,7 +5,8 @@
 // pair instead of 36:  y = A^T [ (G g G^T) .* (B^T d B) ] A  (Lavin & Gray, 2015). Summed
 // over input channels, the elementwise products become 16 GEMMs, one per position xi of
 // the 4x4 transformed tile:
-//   U[xi] (K x C)  = filters transformed (once per call)
+//   U[xi] (K x C)  = filters transformed (once per call, or once for all by
+//                    conv2d_winograd_pack, each U[xi] then pre-packed for its GEMM)
 //   V[xi] (C x T)  = input patches transformed, T tiles at a time
 //   M[xi] (K x T)  = U[xi] @ V[xi]
 // and the output transform folds M back into 2x2 tiles (plus bias, ReLU).
@@ -20,6 +21,7 @@
 #include "common/parallel.h"
 #include "common/thread_buffer.h"
 #include "cpu/conv_kernels.h"
+#include "cpu/conv_packed_kernels.h"
 #include "cpu/conv_util.h"
 #include "cpu/gemm_kernels.h"
 #include "fastcnn/runtime.h"
@@ -142,50 +144,80 @@ const float* transform_filters(const Kernels& kernels, const winograd::FilterSou
 }
 
 // y (N, K, out_h, out_w) = the convolution of x (N, C, in_h, in_w) whose transformed
-// filters are u, with the given top/left padding.
+// filters are u (16 x K x C), or with `u_packed`, u's 16 K x C matrices each pre-packed
+// by gemm_pack_a, one after another; with the given top/left padding.
 void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in_h, int64_t in_w, int64_t out_h,
-         int64_t out_w, int64_t pad_top, int64_t pad_left, const float* x, const float* u, const float* bias,
-         bool relu, float* y) {
+         int64_t out_w, int64_t pad_top, int64_t pad_left, const float* x, const float* u, bool u_packed,
+         const float* bias, bool relu, float* y) {
+  const int64_t packed_floats = gemm_packed_a_floats(K, C);
   const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, rows = batch * tiles_h;
   // Tile rows per item: about kTargetTiles tiles, within the budget. for_each_item spreads
   // the items over the threads when there are at least as many items as threads; a batch
-  // with fewer tiles runs as few wide items with every thread inside the GEMMs, rather
-  // than as narrow GEMMs with one thread each.
+  // with fewer tiles runs as few wide items, each split across every thread (transforms by
+  // channel, the 16 GEMMs by xi), rather than as narrow items with one thread each.
   const int64_t budget_rows = std::max<int64_t>(1, kTileBudget / (16 * (C + K) * tiles_w));
   const int64_t wanted_rows = (kTargetTiles + tiles_w - 1) / tiles_w;
   const int64_t rows_per_item = std::clamp<int64_t>(std::min(wanted_rows, rows), 1, budget_rows);
   const int64_t items = (rows + rows_per_item - 1) / rows_per_item;
 
-  conv_util::for_each_item(items, [&](int64_t item, int gemm_threads) {
+  conv_util::for_each_item(items, [&](int64_t item, int threads) {
     const int64_t row0 = item * rows_per_item, row1 = std::min(rows, row0 + rows_per_item);
     const int64_t tiles = (row1 - row0) * tiles_w, ld = winograd::padded_stride(tiles);
     const int64_t v_stride = winograd::padded_stride(C * ld), m_stride = winograd::padded_stride(K * ld);
+    // The calling thread's workspace; with a team below, its threads share it.
     float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (v_stride + m_stride)));
     float* m = v + 16 * v_stride;
     auto tile_row = [&](int64_t global_row) {
       return TileRow{in_h, in_w, out_h, out_w, tiles_w, global_row % tiles_h, pad_top, pad_left};
     };
-    for (int64_t c = 0; c < C; ++c) {  // V[xi][c][t]
-      for (int64_t r = row0; r < row1; ++r) {
-        const float* plane = x + (r / tiles_h * C + c) * in_h * in_w;
-        kernels.input_row(plane, tile_row(r), v + c * ld + (r - row0) * tiles_w, v_stride);
+    auto transform_inputs = [&](int64_t c0, int64_t c1) {  // V[xi][c][t] for channels [c0, c1)
+      for (int64_t c = c0; c < c1; ++c) {
+        for (int64_t r = row0; r < row1; ++r) {
+          const float* plane = x + (r / tiles_h * C + c) * in_h * in_w;
+          kernels.input_row(plane, tile_row(r), v + c * ld + (r - row0) * tiles_w, v_stride);
+        }
       }
-    }
-    for (int xi = 0; xi < 16; ++xi) {  // M[xi] = U[xi] @ V[xi]
-      GemmParams gp;
-      gp.m = K, gp.n = tiles, gp.k = C;
-      gp.a = u + xi * K * C, gp.lda = C;
-      gp.b = v + xi * v_stride, gp.ldb = ld;
-      gp.c = m + xi * m_stride, gp.ldc = ld;
-      gemm_with_threads(gp, gemm_threads);
-    }
-    for (int64_t k = 0; k < K; ++k) {
-      for (int64_t r = row0; r < row1; ++r) {
-        float* plane = y + (r / tiles_h * K + k) * out_h * out_w;
-        kernels.output_row(m + k * ld + (r - row0) * tiles_w, m_stride, bias ? bias[k] : 0.0f, relu,
-                           tile_row(r), plane);
+    };
+    auto multiply = [&](int xi0, int xi1) {  // M[xi] = U[xi] @ V[xi]
+      for (int xi = xi0; xi < xi1; ++xi) {
+        GemmParams gp;
+        gp.m = K, gp.n = tiles, gp.k = C;
+        gp.lda = C;
+        if (u_packed) {
+          gp.packed_a = u + xi * packed_floats;
+        } else {
+          gp.a = u + xi * K * C;
+        }
+        gp.b = v + xi * v_stride, gp.ldb = ld;
+        gp.c = m + xi * m_stride, gp.ldc = ld;
+        gemm_with_threads(gp, 1);
       }
+    };
+    auto transform_outputs = [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) {
+        for (int64_t r = row0; r < row1; ++r) {
+          float* plane = y + (r / tiles_h * K + k) * out_h * out_w;
+          kernels.output_row(m + k * ld + (r - row0) * tiles_w, m_stride, bias ? bias[k] : 0.0f, relu,
+                             tile_row(r), plane);
+        }
+      }
+    };
+    if (threads <= 1) {
+      transform_inputs(0, C);
+      multiply(0, 16);
+      transform_outputs(0, K);
+      return;
     }
+    // Few items (small layers at batch 1): the team splits each step, the 16 GEMMs between
+    // them, rather than waking for each GEMM (ResNet-18's 7x7 layers on a loaded 2-core
+    // machine: 26 ms with 16 wake-ups per call, every one waiting for a time slice).
+    detail::parallel_region(threads, [&](int tid, int team) {
+      transform_inputs(C * tid / team, C * (tid + 1) / team);
+    });
+    detail::parallel_region(threads, [&](int tid, int team) { multiply(16 * tid / team, 16 * (tid + 1) / team); });
+    detail::parallel_region(threads, [&](int tid, int team) {
+      transform_outputs(K * tid / team, K * (tid + 1) / team);
+    });
   });
 }
 
@@ -196,7 +228,31 @@ void conv2d_winograd_forward(const Conv2dParams& p, const float* x, const float*
   const int64_t C = p.in_channels, K = p.out_channels;
   const Kernels kernels = active_kernels();
   const float* u = transform_filters(kernels, {w, C, 9 * C, 9, false}, K);
-  run(kernels, p.batch, C, K, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top, p.pad_left, x, u, bias, relu, y);
+  run(kernels, p.batch, C, K, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top, p.pad_left, x, u, false, bias, relu,
+      y);
+}
+
+int64_t conv2d_winograd_packed_floats(const Conv2dParams& p) {
+  return 16 * gemm_packed_a_floats(p.out_channels, p.in_channels);
+}
+
+// U as conv2d_winograd_forward builds it, then each U[xi] packed as its GEMM would pack it.
+void conv2d_winograd_pack(const Conv2dParams& p, const float* w, float* packed) {
+  const int64_t C = p.in_channels, K = p.out_channels;
+  const float* u = transform_filters(active_kernels(), {w, C, 9 * C, 9, false}, K);
+  const int64_t packed_floats = gemm_packed_a_floats(K, C);
+  for (int xi = 0; xi < 16; ++xi) {
+    GemmParams gp;
+    gp.m = K, gp.k = C, gp.n = 1;
+    gp.a = u + xi * K * C, gp.lda = C;
+    gemm_pack_a(gp, packed + xi * packed_floats);
+  }
+}
+
+void conv2d_winograd_forward_packed(const Conv2dParams& p, const float* x, const float* packed_u, const float* bias,
+                                    bool relu, float* y) {
+  run(active_kernels(), p.batch, p.in_channels, p.out_channels, p.in_h, p.in_w, p.out_h(), p.out_w(), p.pad_top,
+      p.pad_left, x, packed_u, true, bias, relu, y);
 }
 
 // grad_x[c] = sum_k grad_y[k] correlated with w[k][c] rotated by 180 degrees, padded by
@@ -205,8 +261,8 @@ void conv2d_winograd_backward_data(const Conv2dParams& p, const float* grad_y, c
   const int64_t C = p.in_channels, K = p.out_channels;
   const Kernels kernels = active_kernels();
   const float* u = transform_filters(kernels, {w, K, 9, 9 * C, true}, C);
-  run(kernels, p.batch, K, C, p.out_h(), p.out_w(), p.in_h, p.in_w, 2 - p.pad_top, 2 - p.pad_left, grad_y, u, nullptr,
-      false, grad_x);
+  run(kernels, p.batch, K, C, p.out_h(), p.out_w(), p.in_h, p.in_w, 2 - p.pad_top, 2 - p.pad_left, grad_y, u, false,
+      nullptr, false, grad_x);
 }
 
 }  // namespace fastcnn::cpu

@@ -118,8 +118,10 @@ void conv2d_winograd_backward_weight(const Conv2dParams& p, const float* x, cons
   struct SumsTag;
   float* du = detail::thread_buffer<SumsTag>(static_cast<size_t>(16 * pairs * parts));
 
-  // The items of one part, summed into its dU with GEMMs on gemm_threads threads.
-  auto run_part = [&](int part, int gemm_threads) {
+  // The items of one part, summed into its dU. With a team (a single part: few items), its
+  // threads split each step, the transforms by channel and the 16 GEMMs by xi, rather than
+  // waking for every GEMM (as the forward pass does).
+  auto run_part = [&](int part, int team_threads) {
     float* part_du = du + part * 16 * pairs;
     const int64_t begin = items * part / parts, end = items * (part + 1) / parts;
     for (int64_t item = begin; item < end; ++item) {
@@ -131,23 +133,34 @@ void conv2d_winograd_backward_weight(const Conv2dParams& p, const float* x, cons
       auto tile_row = [&](int64_t global_row) {
         return TileRow{p.in_h, p.in_w, out_h, out_w, tiles_w, global_row % tiles_h, p.pad_top, p.pad_left};
       };
-      for (int64_t r = row0; r < row1; ++r) {
-        const int64_t n = r / tiles_h, offset = (r - row0) * tiles_w;
-        for (int64_t c = 0; c < C; ++c) {
-          input_row(x + (n * C + c) * p.in_h * p.in_w, tile_row(r), v + c * ld + offset, v_stride);
+      auto transform = [&](int tid, int team) {
+        for (int64_t r = row0; r < row1; ++r) {
+          const int64_t n = r / tiles_h, offset = (r - row0) * tiles_w;
+          for (int64_t c = C * tid / team; c < C * (tid + 1) / team; ++c) {
+            input_row(x + (n * C + c) * p.in_h * p.in_w, tile_row(r), v + c * ld + offset, v_stride);
+          }
+          for (int64_t k = K * tid / team; k < K * (tid + 1) / team; ++k) {
+            grad_row(grad_y + (n * K + k) * out_h * out_w, tile_row(r), dm + k * ld + offset, dm_stride);
+          }
         }
-        for (int64_t k = 0; k < K; ++k) {
-          grad_row(grad_y + (n * K + k) * out_h * out_w, tile_row(r), dm + k * ld + offset, dm_stride);
+      };
+      auto multiply = [&](int xi0, int xi1) {  // dU[xi] (+)= dM[xi] @ V[xi]^T
+        for (int xi = xi0; xi < xi1; ++xi) {
+          GemmParams gp;
+          gp.m = K, gp.n = C, gp.k = tiles;
+          gp.a = dm + xi * dm_stride, gp.lda = ld;
+          gp.trans_b = true, gp.b = v + xi * v_stride, gp.ldb = ld;
+          gp.c = part_du + xi * pairs, gp.ldc = C;
+          gp.beta = item == begin ? 0.0f : 1.0f;
+          gemm_with_threads(gp, 1);
         }
-      }
-      for (int xi = 0; xi < 16; ++xi) {  // dU[xi] (+)= dM[xi] @ V[xi]^T
-        GemmParams gp;
-        gp.m = K, gp.n = C, gp.k = tiles;
-        gp.a = dm + xi * dm_stride, gp.lda = ld;
-        gp.trans_b = true, gp.b = v + xi * v_stride, gp.ldb = ld;
-        gp.c = part_du + xi * pairs, gp.ldc = C;
-        gp.beta = item == begin ? 0.0f : 1.0f;
-        gemm_with_threads(gp, gemm_threads);
+      };
+      if (team_threads <= 1) {
+        transform(0, 1);
+        multiply(0, 16);
+      } else {
+        detail::parallel_region(team_threads, transform);
+        detail::parallel_region(team_threads, [&](int tid, int team) { multiply(16 * tid / team, 16 * (tid + 1) / team); });
       }
     }
   };

@@ -24,13 +24,13 @@ void check_params(const GemmParams& p) {
                 " K=", p.k);
   const int64_t a_cols = p.trans_a ? p.m : p.k;
   const int64_t b_cols = p.trans_b ? p.k : p.n;
-  FASTCNN_CHECK(p.lda >= std::max<int64_t>(1, a_cols), "gemm: lda=", p.lda, " is smaller than A's row length ",
-                a_cols);
+  FASTCNN_CHECK(p.packed_a || p.lda >= std::max<int64_t>(1, a_cols), "gemm: lda=", p.lda,
+                " is smaller than A's row length ", a_cols);
   FASTCNN_CHECK(p.ldb >= std::max<int64_t>(1, b_cols), "gemm: ldb=", p.ldb, " is smaller than B's row length ",
                 b_cols);
   FASTCNN_CHECK(p.ldc >= std::max<int64_t>(1, p.n), "gemm: ldc=", p.ldc, " is smaller than N=", p.n);
   if (p.m > 0 && p.n > 0) FASTCNN_CHECK(p.c != nullptr, "gemm: C is null");
-  if (p.m > 0 && p.n > 0 && p.k > 0) FASTCNN_CHECK(p.a && p.b, "gemm: A or B is null");
+  if (p.m > 0 && p.n > 0 && p.k > 0) FASTCNN_CHECK((p.a || p.packed_a) && p.b, "gemm: A or B is null");
   if (p.epilogue.bias_mode != BiasMode::None) FASTCNN_CHECK(p.epilogue.bias != nullptr, "gemm: bias is null");
 }
 
@@ -86,6 +86,7 @@ void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t strid
   check_params(params);
   FASTCNN_CHECK(batch >= 0, "gemm_strided_batched: batch must be >= 0, got ", batch);
   FASTCNN_CHECK(stride_a >= 0 && stride_b >= 0, "gemm_strided_batched: strides must be >= 0");
+  FASTCNN_CHECK(!params.packed_a || stride_a == 0, "gemm_strided_batched: a pre-packed A is one matrix (stride_a 0)");
   const int64_t c_extent = params.m == 0 || params.n == 0 ? 0 : (params.m - 1) * params.ldc + params.n;
   FASTCNN_CHECK(batch <= 1 || stride_c >= c_extent, "gemm_strided_batched: stride_c=", stride_c,
                 " makes the outputs overlap (each C spans ", c_extent, " floats)");

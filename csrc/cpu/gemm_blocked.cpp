@@ -78,11 +78,10 @@ void macro_kernel(const GemmParams& p, GemmUkernel ukernel, const float* packed_
   }
 }
 
-// Loops 5 to 1 on one thread, for the whole of `p`.
-void gemm_serial(const GemmParams& p, GemmUkernel ukernel) {
-  // K blocks of equal size (576 -> 3 x 192, not 256 + 256 + 64): a short last block
-  // would pay a full read-modify-write of C for little work.
-  const int64_t kc_max = ceil_div(p.k, ceil_div(p.k, KC));
+// Loops 5 to 1 on one thread, for the whole of `p`. With a pre-packed A (p.packed_a, made
+// for `a_rows` rows), p's row 0 is row `a_row0` of it.
+void gemm_serial(const GemmParams& p, GemmUkernel ukernel, int64_t a_row0, int64_t a_rows) {
+  const int64_t kc_max = gemm_kc_block(p.k);
   const int64_t nc_max = std::min(NC, ceil_div(p.n, NR) * NR);
   const int64_t mc_max = std::min(MC, ceil_div(p.m, MR) * MR);
   // With a single A block (M <= MC, the usual convolution), each packed B panel meets A
@@ -97,20 +96,25 @@ void gemm_serial(const GemmParams& p, GemmUkernel ukernel) {
     for (int64_t pc = 0; pc < p.k; pc += kc_max) {  // loop 4
       const int64_t kc = std::min(kc_max, p.k - pc);
       const bool first_k = pc == 0, last_k = pc + kc == p.k;
+      // Loop 3's A block of rows [ic, ic + mc): packed now, or found in the pre-packed A.
+      auto a_block = [&](int64_t ic, int64_t mc) -> const float* {
+        if (p.packed_a) return prepacked_a_block(p.packed_a, a_rows, a_row0 + ic, pc, kc);
+        pack_a_block(p, ic, mc, pc, kc, packed_a);
+        return packed_a;
+      };
       if (single_a_block) {
-        pack_a_block(p, 0, p.m, pc, kc, packed_a);
+        const float* a = a_block(0, p.m);
         for (int64_t jr = 0; jr < nc; jr += NR) {  // loop 2, packing B as it goes
           const int64_t nr = std::min(NR, nc - jr);
           pack_b_panels(p, pc, kc, jc + jr, nr, packed_b);
-          macro_kernel(p, ukernel, packed_a, packed_b, 0, p.m, jc + jr, nr, kc, first_k, last_k);
+          macro_kernel(p, ukernel, a, packed_b, 0, p.m, jc + jr, nr, kc, first_k, last_k);
         }
         continue;
       }
       pack_b_panels(p, pc, kc, jc, nc, packed_b);
       for (int64_t ic = 0; ic < p.m; ic += MC) {  // loop 3
         const int64_t mc = std::min(MC, p.m - ic);
-        pack_a_block(p, ic, mc, pc, kc, packed_a);
-        macro_kernel(p, ukernel, packed_a, packed_b, ic, mc, jc, nc, kc, first_k, last_k);
+        macro_kernel(p, ukernel, a_block(ic, mc), packed_b, ic, mc, jc, nc, kc, first_k, last_k);
       }
     }
   }
@@ -121,7 +125,7 @@ GemmParams sub_gemm(const GemmParams& p, int64_t i0, int64_t i1, int64_t j0, int
   GemmParams sub = p;
   sub.m = i1 - i0;
   sub.n = j1 - j0;
-  sub.a += p.trans_a ? i0 : i0 * p.lda;
+  if (!p.packed_a) sub.a += p.trans_a ? i0 : i0 * p.lda;  // else gemm_serial's a_row0 says where
   sub.b += p.trans_b ? j0 * p.ldb : j0;
   sub.c += i0 * p.ldc + j0;
   if (p.epilogue.bias_mode == BiasMode::PerRow) sub.epilogue.bias += i0;
@@ -157,7 +161,7 @@ ThreadGrid choose_thread_grid(const GemmParams& p, int threads) {
 
 void gemm_blocked(const GemmParams& p, GemmUkernel ukernel, int threads) {
   if (threads <= 1) {
-    detail::parallel_region(1, [&](int, int) { gemm_serial(p, ukernel); });
+    detail::parallel_region(1, [&](int, int) { gemm_serial(p, ukernel, 0, p.m); });
     return;
   }
   const ThreadGrid grid = choose_thread_grid(p, threads);
@@ -171,7 +175,7 @@ void gemm_blocked(const GemmParams& p, GemmUkernel ukernel, int threads) {
       if (row_begin == row_end || col_begin == col_end) continue;
       gemm_serial(sub_gemm(p, row_begin * MR, std::min(p.m, row_end * MR), col_begin * NR,
                            std::min(p.n, col_end * NR)),
-                  ukernel);
+                  ukernel, row_begin * MR, p.m);
     }
   });
 }

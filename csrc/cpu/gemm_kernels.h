@@ -36,6 +36,16 @@ void gemm_ukernel_avx2_6x16(int64_t kc, const float* a_panel, const float* b_pan
 void pack_a_block(const GemmParams& params, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                   float* packed);
 
+// The K blocking of the frame, shared with gemm_pack_a: K cut into blocks of equal size
+// (576 -> 3 x 192, not 256 + 256 + 64; a short last block would pay a full
+// read-modify-write of C for little work), each at most KC.
+int64_t gemm_kc_block(int64_t k);
+
+// In a whole op(A) pre-packed by gemm_pack_a (m rows, k columns): the packed block of rows
+// from `row` (a multiple of MR) for the K block [pc, pc + kc), laid out as pack_a_block
+// lays it out. Blocks are stored K block by K block, each holding every row's panels.
+const float* prepacked_a_block(const float* packed, int64_t m, int64_t row, int64_t pc, int64_t kc);
+
 // Packs rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) into NR-wide panels, one
 // after another: for each k, NR values side by side; columns past nc are zero.
 void pack_b_panels(const GemmParams& params, int64_t p0, int64_t kc, int64_t j0, int64_t nc,

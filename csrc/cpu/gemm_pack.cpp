@@ -3,15 +3,20 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/check.h"
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
 
 namespace fastcnn::cpu {
 
+using gemm_config::KC;
 using gemm_config::MR;
 using gemm_config::NR;
 
 namespace {
+
+// Rows padded to whole MR panels: every K block of a pre-packed A holds this many.
+int64_t padded_rows(int64_t m) { return (m + MR - 1) / MR * MR; }
 
 void pack_a_panel(const GemmParams& p, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float* dst) {
   if (mr < MR) std::fill(dst, dst + kc * MR, 0.0f);
@@ -33,6 +38,33 @@ void pack_a_panel(const GemmParams& p, int64_t i0, int64_t mr, int64_t p0, int64
 void pack_a_block(const GemmParams& p, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* packed) {
   for (int64_t i = 0; i < mc; i += MR) {
     pack_a_panel(p, i0 + i, std::min(MR, mc - i), p0, kc, packed + i * kc);
+  }
+}
+
+int64_t gemm_kc_block(int64_t k) {
+  if (k <= 0) return 0;
+  const int64_t blocks = (k + KC - 1) / KC;
+  return (k + blocks - 1) / blocks;
+}
+
+const float* prepacked_a_block(const float* packed, int64_t m, int64_t row, int64_t pc, int64_t kc) {
+  return packed + pc * padded_rows(m) + row * kc;
+}
+
+int64_t gemm_packed_a_floats(int64_t m, int64_t k) { return padded_rows(m) * k; }
+
+// The frame's K loop and pack_a_block over all rows: each K block [pc, pc + kc) is the
+// block loop 3 would pack for rows [0, m), so any MR-aligned row range of it is too.
+void gemm_pack_a(const GemmParams& p, float* packed) {
+  FASTCNN_CHECK(p.m >= 0 && p.k >= 0, "gemm_pack_a: sizes must be >= 0, got M=", p.m, " K=", p.k);
+  if (p.m == 0 || p.k == 0) return;
+  const int64_t a_cols = p.trans_a ? p.m : p.k;
+  FASTCNN_CHECK(p.lda >= a_cols, "gemm_pack_a: lda=", p.lda, " is smaller than A's row length ", a_cols);
+  FASTCNN_CHECK(p.a != nullptr && packed != nullptr, "gemm_pack_a: A or the packed buffer is null");
+  const int64_t kc_max = gemm_kc_block(p.k);
+  for (int64_t pc = 0; pc < p.k; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, p.k - pc);
+    pack_a_block(p, 0, p.m, pc, kc, packed + pc * padded_rows(p.m));
   }
 }
 

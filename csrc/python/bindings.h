@@ -8,6 +8,7 @@
 namespace fastcnn::python {
 
 void bind_conv(pybind11::module_& m);        // conv2d forward / backward-data / backward-weight
+void bind_conv_packed(pybind11::module_& m); // pre-packed conv2d weights (inference)
 void bind_pool(pybind11::module_& m);        // max, average, sum, adaptive pooling
 void bind_activation(pybind11::module_& m);  // relu, leaky_relu, tanh, sigmoid
 void bind_loss(pybind11::module_& m);        // softmax, log_softmax, cross-entropy, MSE

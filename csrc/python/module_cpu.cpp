@@ -188,6 +188,7 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("threads"), py::arg("seconds") = 0.2);
 
   fastcnn::python::bind_conv(m);
+  fastcnn::python::bind_conv_packed(m);
   fastcnn::python::bind_pool(m);
   fastcnn::python::bind_activation(m);
   fastcnn::python::bind_loss(m);

@@ -90,7 +90,7 @@ class _ConvReLUMixin:
     @classmethod
     def from_conv(cls, conv):
         fused = cls.__new__(cls)
-        fused.__dict__.update(conv.__dict__)  # the same parameters and settings
+        fused.__dict__.update(conv.__getstate__())  # the same parameters and settings (no packed weights)
         for store in ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set"):
             object.__setattr__(fused, store, copy.copy(conv.__dict__[store]))  # own registries
         return fused
@@ -101,6 +101,9 @@ class _ConvReLUMixin:
             raise TypeError(f"{type(self).__name__}: input must be a fastcnn.Tensor, got {type(x).__name__}")
         if x.ndim == w.ndim - 1:  # unbatched, as Conv*d accepts
             return self.forward(x.unsqueeze(0))[0]
+        packed = self._packed_forward(x, activation="relu")  # eval mode, no graph: pre-packed weights
+        if packed is not None:
+            return packed
         args = (self.stride, self.padding, self.dilation, self.groups)
         fwd, bwd = type(self)._fwd, type(self)._bwd
         out = fwd(x._data, w._data, _data(b), *args, activation="relu")

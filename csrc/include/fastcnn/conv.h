@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace fastcnn {
 
@@ -53,6 +54,47 @@ void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const floa
 // and bias. Overwritten, not accumulated.
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w,
                             float* grad_bias, ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+
+}  // namespace cpu
+
+// Weights prepared once for many forward passes (inference): what `algorithm` would
+// otherwise rebuild from w on every call. Im2col and Gemm1x1: each group's weights in the
+// GEMM's packed-A layout; Winograd: the transformed filters U, each of their 16 GEMM
+// operands packed likewise; Direct and Depthwise: a copy of w. Owns its memory and never
+// changes after construction, so threads may share it.
+class Conv2dPackedWeights {
+ public:
+  // p fixes the channels, kernel, stride, padding, dilation and groups (batch, in_h and
+  // in_w are not part of it); `algorithm` must not be Auto and must support p.
+  // Throws std::invalid_argument otherwise.
+  Conv2dPackedWeights(const Conv2dParams& p, const float* w, ConvAlgorithm algorithm);
+
+  const Conv2dParams& params() const { return params_; }
+  ConvAlgorithm algorithm() const { return algorithm_; }
+  const float* data() const { return data_.data(); }
+  int64_t floats() const { return static_cast<int64_t>(data_.size()); }
+
+ private:
+  Conv2dParams params_;
+  ConvAlgorithm algorithm_;
+  std::vector<float> data_;
+};
+
+namespace cpu {
+
+// The algorithm to pack for when the weights are packed once for many calls: Auto's
+// choice, except that Winograd pays from fewer output tiles once its filter transform is
+// not paid per call.
+ConvAlgorithm conv2d_choose_packed_algorithm(const Conv2dParams& p);
+
+// Whether p describes the convolution `w` was packed for (all but batch, in_h, in_w).
+bool conv2d_packed_matches(const Conv2dParams& p, const Conv2dPackedWeights& w);
+
+// conv2d_forward with pre-packed weights (their algorithm): the same result, bit for bit,
+// as conv2d_forward with the raw weights and that algorithm on the same kernel path.
+// Throws std::invalid_argument when p does not match w.params() (conv2d_packed_matches).
+void conv2d_forward_packed(const Conv2dParams& p, const float* x, const Conv2dPackedWeights& w, const float* bias,
+                           bool relu, float* y);
 
 }  // namespace cpu
 }  // namespace fastcnn

@@ -29,12 +29,22 @@ struct GemmParams {
   float* c = nullptr;
   int64_t ldc = 0;
   GemmEpilogue epilogue;
+  // op(A) packed ahead by cpu::gemm_pack_a for this m and k (a layer's weights, reused
+  // across calls): the GEMM reads its panels instead of packing A, so a, lda and
+  // trans_a are not read.
+  const float* packed_a = nullptr;
 };
 
 namespace cpu {
 
 // Throws std::invalid_argument on inconsistent sizes, strides or pointers.
 void gemm(const GemmParams& params);
+
+// Floats of a pre-packed op(A) for an m x k GEMM (rows rounded up to the register tile).
+int64_t gemm_packed_a_floats(int64_t m, int64_t k);
+// Packs op(A) of `params` (m, k, a, lda, trans_a) into `packed` (gemm_packed_a_floats(m, k)
+// floats), block for block as the GEMM itself packs it, for GemmParams::packed_a.
+void gemm_pack_a(const GemmParams& params, float* packed);
 
 // `batch` independent GEMMs; matrix i of A starts at a + i * stride_a (likewise B and C).
 // A stride of 0 shares one matrix across the batch (broadcasting); C's must not be 0.

@@ -11,6 +11,7 @@ C-contiguous here when they are not.
 from .activation import *  # noqa: F401,F403
 from .clamp import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
+from .conv_packed import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
