@@ -93,3 +93,15 @@ def test_layers_match_torch_repr_and_values():
         np.testing.assert_array_equal(ours(fastcnn.tensor(x.copy())).numpy(), theirs(torch.from_numpy(x.copy())).numpy())
     with pytest.raises(ValueError, match="min_val 2.0 is greater than max_val 1.0"):
         nn.Hardtanh(2.0, 1.0)
+
+
+@pytest.mark.parametrize("lo,hi", [(np.nan, 1.0), (0.0, np.nan), (None, np.nan)])
+def test_nan_bound_gives_nan_and_zero_gradient_as_torch(lo, hi):
+    x = fastcnn.tensor(EDGES, requires_grad=True)
+    y = x.clamp(lo, hi)
+    y.sum().backward()
+    t = torch.from_numpy(EDGES.copy()).requires_grad_()
+    u = torch.clamp(t, lo, hi)
+    u.sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), u.detach().numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())

@@ -42,6 +42,8 @@ CASES = [
     ("depthwise", (1, 3, 12, 11), (3, 1, 5, 5), 1, 2, 2, 3),
     ("direct", (2, 5, 11, 9), (12, 5, 3, 3), 2, 1, 1, 1),
     ("direct", (1, 2, 5, 40), (17, 2, 2, 3), 1, 0, 1, 1),
+    ("direct_pixels", (2, 1, 32, 32), (6, 1, 5, 5), 1, 0, 1, 1),  # LeNet's conv1
+    ("direct_pixels", (1, 3, 13, 29), (8, 3, 3, 3), (2, 1), 1, 1, 1),
 ]
 
 
@@ -83,7 +85,7 @@ def test_the_pack_is_a_snapshot_of_the_weights():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 4, 8, 8), dtype=np.float32)
     w = rng.standard_normal((6, 4, 3, 3), dtype=np.float32)
-    for algorithm in ("im2col", "winograd", "direct"):
+    for algorithm in ("im2col", "winograd", "direct", "direct_pixels"):
         packed = ops.conv2d_prepack(w, padding=1, algorithm=algorithm)
         want = ops.conv2d(x, w, padding=1, algorithm=algorithm)
         w_changed = w * 2
@@ -393,6 +395,27 @@ def test_zoo_models_in_eval_mode_match_the_unpacked_path(name, size):
     assert np.abs(got - want).max() <= 2e-5 * np.abs(want).max()
     layers = [m for m in model.modules() if isinstance(m, conv_module._ConvNd)]
     assert all(len(_packs(m)) == 1 for m in layers)
+
+
+def test_lenet_in_eval_mode_packs_direct_pixels(pack_calls):
+    """LeNet's conv1 (1 -> 6 channels, 28-pixel rows) runs direct_pixels: it must pack too."""
+    fastcnn.manual_seed(0)
+    model = fastcnn.models.get_model("lenet5").eval()
+    x = _input((2, 1, 32, 32))
+    with fastcnn.no_grad():
+        got = model(x).numpy()
+    assert pack_calls[0] == "direct_pixels"
+    np.testing.assert_array_equal(got, _unpacked(model, x))
+
+
+def test_unhashable_settings_take_the_regular_path(pack_calls):
+    conv = _conv()
+    conv.padding = [1, 1]  # a list, as a user may assign: no cache key, but a valid convolution
+    x = _input((1, 16, 12, 12))
+    with fastcnn.no_grad():
+        got = conv(x).numpy()
+    assert pack_calls == []
+    np.testing.assert_array_equal(got, _unpacked(conv, x))
 
 
 def test_changed_geometry_is_packed_anew(pack_calls):

@@ -3,6 +3,8 @@
 // vectorizes them; they run at memory bandwidth, where hand-written AVX2 would gain nothing.
 #include "fastcnn/clamp.h"
 
+#include <algorithm>
+
 #include "common/parallel.h"
 
 namespace fastcnn::cpu {
@@ -15,6 +17,10 @@ constexpr int64_t kMinPerThread = int64_t(1) << 15;
 // members of the closure, which the compiler must reload after every store (it might
 // alias), and that keeps the loop scalar.
 void forward_range(const float* x, float* y, int64_t begin, int64_t end, float lo, float hi) {
+  if (lo != lo || hi != hi) {  // a NaN bound: NaN everywhere, as torch
+    std::fill(y + begin, y + end, lo != lo ? lo : hi);
+    return;
+  }
   for (int64_t i = begin; i < end; ++i) {
     const float v = x[i];
     const float above = v < lo ? lo : v;  // comparisons with NaN are false: NaN falls through both

@@ -222,9 +222,13 @@ void conv2d_backward_data(const Conv2dParams& p, const float* grad_y, const floa
   conv2d_check(p);
   if (p.batch == 0) return;
   ConvAlgorithm chosen = resolve(p, algorithm, "conv2d_backward_data");
-  if (algorithm == ConvAlgorithm::Auto && (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct) &&
-      pixels_pay_for_backward_data(p)) {
-    chosen = ConvAlgorithm::DirectPixels;
+  if (algorithm == ConvAlgorithm::Auto) {  // the input gradient's own measurements decide, not the forward's
+    const bool pixels = pixels_pay_for_backward_data(p);
+    if (pixels && (chosen == ConvAlgorithm::Im2col || chosen == ConvAlgorithm::Direct)) {
+      chosen = ConvAlgorithm::DirectPixels;
+    } else if (!pixels && chosen == ConvAlgorithm::DirectPixels) {
+      chosen = ConvAlgorithm::Im2col;
+    }
   }
   if (chosen == ConvAlgorithm::DirectPixels && !is_stride_1(p)) chosen = ConvAlgorithm::Im2col;
   switch (chosen) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/check.h"
+#include "cpu/conv_direct_pixels.h"
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_packed_kernels.h"
 #include "fastcnn/conv.h"
@@ -51,7 +52,7 @@ Conv2dPackedWeights::Conv2dPackedWeights(const Conv2dParams& p, const float* w, 
       data_.resize(static_cast<size_t>(cpu::conv2d_winograd_packed_floats(params_)));
       cpu::conv2d_winograd_pack(params_, w, data_.data());
       break;
-    default:  // Direct and Depthwise read the weights as they are
+    default:  // Direct, DirectPixels and Depthwise read the weights as they are
       data_.assign(w, w + p.out_channels * (p.in_channels / p.groups) * p.kernel_h * p.kernel_w);
       break;
   }
@@ -95,6 +96,7 @@ void conv2d_forward_packed(const Conv2dParams& p, const float* x, const Conv2dPa
     case ConvAlgorithm::Gemm1x1: return conv2d_gemm_forward_packed(p, true, x, w.data(), bias, relu, y);
     case ConvAlgorithm::Winograd: return conv2d_winograd_forward_packed(p, x, w.data(), bias, relu, y);
     case ConvAlgorithm::Depthwise: return conv2d_depthwise_forward(p, x, w.data(), bias, relu, y);
+    case ConvAlgorithm::DirectPixels: return conv2d_direct_pixels_forward(p, x, w.data(), bias, relu, y);
     default: return conv2d_direct_forward(p, x, w.data(), bias, relu, y);
   }
 }

@@ -26,11 +26,11 @@ using Quad = std::array<int64_t, 4>;
 
 ConvAlgorithm parse_packed_algorithm(const std::string& name) {
   for (ConvAlgorithm a : {ConvAlgorithm::Gemm1x1, ConvAlgorithm::Im2col, ConvAlgorithm::Depthwise,
-                          ConvAlgorithm::Winograd, ConvAlgorithm::Direct}) {
+                          ConvAlgorithm::Winograd, ConvAlgorithm::Direct, ConvAlgorithm::DirectPixels}) {
     if (name == conv_algorithm_name(a)) return a;
   }
   throw py::value_error("conv2d_prepack: algorithm must be one of 'gemm1x1', 'im2col', 'depthwise', 'winograd', "
-                        "'direct' (resolve 'auto' for an input shape first); got '" + name + "'");
+                        "'direct', 'direct_pixels' (resolve 'auto' for an input shape first); got '" + name + "'");
 }
 
 std::vector<int64_t> weight_shape(const Conv2dParams& p) {

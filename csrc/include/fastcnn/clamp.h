@@ -1,6 +1,7 @@
 // Clamping float32 arrays to [lo, hi] (torch.clamp, ReLU6, hardtanh), forward and
 // backward. A bound of -inf or +inf is no bound. NaN stays NaN in the forward pass, as
-// torch.clamp; lo > hi gives hi everywhere, as torch.
+// torch.clamp; lo > hi gives hi everywhere, as torch. A NaN bound makes every output NaN
+// and every gradient 0, as torch.
 #pragma once
 
 #include <cstdint>

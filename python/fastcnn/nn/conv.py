@@ -123,6 +123,10 @@ class _ConvNd(Module):
                                                            self.dilation)
         else:
             w4, stride, padding, dilation = w._data, self.stride, self.padding, self.dilation
+        try:
+            hash((stride, padding, dilation, self.groups))
+        except TypeError:
+            return None  # e.g. a list assigned to .padding: the cache cannot key it, the regular path runs
         packed = self._packs_for(x.shape, w, w4, stride, padding, dilation)
         y = ops.conv2d_packed(x, packed, None if b is None else b._data, activation=activation)
         if self._dims == 1:

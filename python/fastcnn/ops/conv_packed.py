@@ -3,7 +3,7 @@ forward passes without repacking them (issue 6).
 
 conv2d_prepack(weight, ...) returns a `Conv2dPacked`: the weights in the form one algorithm
 consumes (im2col and gemm1x1: each group's weights as the GEMM's packed A panels;
-winograd: the transformed filters, packed likewise; depthwise and direct: a copy).
+winograd: the transformed filters, packed likewise; depthwise, direct and direct_pixels: a copy).
 conv2d_packed(input, packed) then equals conv2d(input, weight, algorithm=packed.algorithm)
 bit for bit on the same kernel path. The object is a snapshot: later changes to `weight`
 do not reach it.
