@@ -145,8 +145,23 @@ class Node:
             self.saved = ()
 
 
+class Owned:
+    """A gradient a rule made fresh and keeps no reference to: a leaf may take it as its .grad
+    instead of a copy (copying VGG-11's 400 MB classifier gradient faulted in fresh pages
+    on every training step). Only rules that know their array is theirs alone wrap it."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+
 def _float32(g):
-    return None if g is None else np.asarray(g, dtype=np.float32)
+    if g is None:
+        return None
+    if type(g) is Owned:
+        return g if g.array.dtype is _F32 else np.asarray(g.array, dtype=np.float32)
+    return np.asarray(g, dtype=np.float32)
 
 
 def _topological(root: Node) -> list[Node]:
@@ -175,8 +190,14 @@ def _tensor_class():
     return _Tensor
 
 
-def _accumulate_leaf(leaf, grad: np.ndarray) -> None:
+def _accumulate_leaf(leaf, grad) -> None:
+    owned = type(grad) is Owned
+    if owned:
+        grad = grad.array
     if leaf.grad is None:
+        if owned and grad.flags.c_contiguous and grad.flags.writeable:
+            leaf.grad = _tensor_class()._wrap(grad)
+            return
         # C order, as the leaf's own data: a transposed rule's gradient (linear's w.t()) would
         # otherwise keep Fortran order, which the optimizers' native kernels reject.
         leaf.grad = _tensor_class()._wrap(np.array(grad, dtype=np.float32, copy=True, order="C"))
@@ -210,6 +231,8 @@ def run_backward(root_tensor, gradient: np.ndarray, retain_graph: bool) -> None:
                 if edge is None or gi is None:
                     continue
                 if isinstance(edge, Node):
+                    if type(gi) is Owned:
+                        gi = gi.array
                     prev = grads.get(id(edge))
                     grads[id(edge)] = gi if prev is None else prev + gi
                 else:

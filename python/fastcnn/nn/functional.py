@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import ops
 from ..ops._args import as_tuple, shape_str
-from ..autograd import is_grad_enabled
+from ..autograd import Owned, is_grad_enabled
 from ..random import default_generator
 from ..backend import _C
 from ..tensor import SAVE_INPUT, SAVE_OUTPUT, Tensor, _mm2, _record, _unary, float32, int64
@@ -65,8 +65,10 @@ def _conv(op, fwd, bwd, input, weight, bias, stride, padding, dilation, groups):
     out = fwd(x._data, w._data, _arr(b), *args)
 
     def backward(g):
-        return bwd(g, x._data, w._data, *args,
-                   output_mask=(x.requires_grad, w.requires_grad, b is not None and b.requires_grad))
+        gx, gw, gb = bwd(g, x._data, w._data, *args,
+                         output_mask=(x.requires_grad, w.requires_grad, b is not None and b.requires_grad))
+        # The kernels' fresh arrays: the weight and bias may keep them as their .grad.
+        return gx, None if gw is None else Owned(gw), None if gb is None else Owned(gb)
     return _record("ConvolutionBackward0", out, (x, w, b), backward, saved=(x, w))
 
 
@@ -109,7 +111,7 @@ def linear(input, weight, bias=None) -> Tensor:
     def backward(g):
         g2 = g.reshape(-1, g.shape[-1])
         gx = _mm2(g2, wd).reshape(x.shape) if x.requires_grad else None
-        gw = _mm2(g2.T, x2) if w.requires_grad else None
+        gw = Owned(_mm2(g2.T, x2)) if w.requires_grad else None
         gb = np.add.reduce(g2, axis=0) if b is not None and b.requires_grad else None
         return gx, gw, gb
     return _record("AddmmBackward0", out, (x, w, b), backward, saved=(x, w))
