@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
+#include "cpu/gemm_rows.h"
 #include "fastcnn/gemm.h"
 #include "fastcnn/runtime.h"
 
@@ -67,6 +68,16 @@ void run_checked(const GemmParams& p, GemmUkernel ukernel, int threads) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {
     detail::parallel_region(1, [&](int, int) { scale_and_epilogue(p); });
+    return;
+  }
+  if (gemm_rows_applies(p)) {
+    // Columns split over the threads: each C entry is one thread's dot product, so the
+    // result does not depend on the thread count.
+    auto rows = gemm_rows_ref;
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+    if (active_isa() == Isa::Avx2) rows = gemm_rows_avx2;
+#endif
+    detail::parallel_region(threads, [&](int tid, int team) { rows(p, p.n * tid / team, p.n * (tid + 1) / team); });
     return;
   }
   gemm_blocked(p, ukernel, threads);
