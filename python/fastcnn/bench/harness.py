@@ -7,8 +7,10 @@ so microsecond-sized calls are not lost in timer noise.
 
 Thread pools keep spinning after a call returns (OpenBLAS for about 2^28 cycles, an
 active OpenMP pool for its spin count), which would steal cores from the next candidate.
-So before each sample the harness sleeps `settle_seconds`: every library is timed in
-its steady state, as in a loop that calls only it.
+So before each sample the harness sleeps `settle_seconds`, then makes one untimed call:
+after the sleep the pool's threads (and, on a VM, their virtual CPUs) are asleep, and
+waking them cost a 2-thread 512x512 GEMM more than its own run (185 -> 70 GFLOP/s after
+0.2 s idle). Every library is so timed in its steady state, as in a loop that calls only it.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def compare(
         for name in names[shift:] + names[:shift]:
             fn, n = candidates[name], calls[name]
             time.sleep(settle_seconds)
+            fn()  # wakes the threads the settle put to sleep (see the module docstring)
             start = time.perf_counter()
             for _ in range(n):
                 fn()
