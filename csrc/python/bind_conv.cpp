@@ -9,6 +9,7 @@
 #include "fastcnn/conv.h"
 #include "python/array_checks.h"
 #include "python/bindings.h"
+#include "python/conv_params.h"
 
 namespace fastcnn::python {
 
@@ -26,29 +27,7 @@ ConvAlgorithm parse_algorithm(const std::string& name) {
                         name + "'");
 }
 
-using Pair = std::array<int64_t, 2>;
-using Quad = std::array<int64_t, 4>;
 
-// The convolution that x (N, C, H, W) and w (K, C/G, R, S) describe, checked.
-Conv2dParams make_params(const char* op, const std::vector<int64_t>& x, const std::vector<int64_t>& w, Pair stride,
-                         Quad padding, Pair dilation, int64_t groups) {
-  if (groups < 1) throw py::value_error(std::string(op) + ": groups must be >= 1, got " + std::to_string(groups));
-  if (x.size() != 4 || w.size() != 4) throw py::value_error(std::string(op) + ": shapes must have 4 dimensions");
-  if (x[1] % groups != 0 || x[1] / groups != w[1]) {  // not w[1] * groups: it could overflow
-    throw py::value_error(std::string(op) + ": input of shape " + shape_string(x) + " has " + std::to_string(x[1]) +
-                          " channels but weight of shape " + shape_string(w) + " expects " +
-                          std::to_string(w[1] * groups) + " (groups=" + std::to_string(groups) + ")");
-  }
-  Conv2dParams p;
-  p.batch = x[0], p.in_channels = x[1], p.in_h = x[2], p.in_w = x[3];
-  p.out_channels = w[0], p.kernel_h = w[2], p.kernel_w = w[3];
-  p.stride_h = stride[0], p.stride_w = stride[1];
-  p.pad_top = padding[0], p.pad_bottom = padding[1], p.pad_left = padding[2], p.pad_right = padding[3];
-  p.dilation_h = dilation[0], p.dilation_w = dilation[1];
-  p.groups = groups;
-  cpu::conv2d_check(p);
-  return p;
-}
 
 void expect_shape(const char* op, const char* name, const FloatArray& a, std::vector<int64_t> shape) {
   if (a.shape != shape) {
@@ -66,7 +45,7 @@ py::object forward(const py::object& x_obj, const py::object& w_obj, const py::o
   const FloatArray x = float_array(x_obj, op, "input", 4, 4);
   const FloatArray w = float_array(w_obj, op, "weight", 4, 4);
   const FloatArray y = float_array(y_obj, op, "out", 4, 4, /*writable=*/true);
-  const Conv2dParams p = make_params(op, x.shape, w.shape, stride, padding, dilation, groups);
+  const Conv2dParams p = conv_params(op, x.shape, w.shape, stride, padding, dilation, groups);
   expect_shape(op, "out", y, output_shape(p));
   FloatArray bias;
   if (!bias_obj.is_none()) {
@@ -88,7 +67,7 @@ py::object backward_data(const py::object& grad_y_obj, const py::object& w_obj, 
   const FloatArray grad_y = float_array(grad_y_obj, op, "grad_output", 4, 4);
   const FloatArray w = float_array(w_obj, op, "weight", 4, 4);
   const FloatArray grad_x = float_array(grad_x_obj, op, "grad_input", 4, 4, /*writable=*/true);
-  const Conv2dParams p = make_params(op, grad_x.shape, w.shape, stride, padding, dilation, groups);
+  const Conv2dParams p = conv_params(op, grad_x.shape, w.shape, stride, padding, dilation, groups);
   expect_shape(op, "grad_output", grad_y, output_shape(p));
   check_no_overlap(grad_x, grad_y, op, "grad_input", "grad_output");
   check_no_overlap(grad_x, w, op, "grad_input", "weight");
@@ -105,7 +84,7 @@ void backward_weight(const py::object& x_obj, const py::object& grad_y_obj, cons
   const FloatArray x = float_array(x_obj, op, "input", 4, 4);
   const FloatArray grad_y = float_array(grad_y_obj, op, "grad_output", 4, 4);
   const FloatArray grad_w = float_array(grad_w_obj, op, "grad_weight", 4, 4, /*writable=*/true);
-  const Conv2dParams p = make_params(op, x.shape, grad_w.shape, stride, padding, dilation, groups);
+  const Conv2dParams p = conv_params(op, x.shape, grad_w.shape, stride, padding, dilation, groups);
   expect_shape(op, "grad_output", grad_y, output_shape(p));
   check_no_overlap(grad_w, x, op, "grad_weight", "input");
   check_no_overlap(grad_w, grad_y, op, "grad_weight", "grad_output");
@@ -141,7 +120,7 @@ void bind_conv(py::module_& m) {
         [](const std::vector<int64_t>& input_shape, const std::vector<int64_t>& weight_shape, Pair stride,
            Quad padding, Pair dilation, int64_t groups) {
           const Conv2dParams p =
-              make_params("conv2d_choose_algorithm", input_shape, weight_shape, stride, padding, dilation, groups);
+              conv_params("conv2d_choose_algorithm", input_shape, weight_shape, stride, padding, dilation, groups);
           return std::string(conv_algorithm_name(cpu::conv2d_choose_algorithm(p)));
         },
         "The algorithm 'auto' picks for this convolution.", py::arg("input_shape"), py::arg("weight_shape"),

@@ -14,6 +14,7 @@
 #include "fastcnn/conv.h"
 #include "python/array_checks.h"
 #include "python/bindings.h"
+#include "python/conv_params.h"
 
 namespace fastcnn::python {
 
@@ -21,8 +22,6 @@ namespace py = pybind11;
 
 namespace {
 
-using Pair = std::array<int64_t, 2>;
-using Quad = std::array<int64_t, 4>;
 
 ConvAlgorithm parse_packed_algorithm(const std::string& name) {
   for (ConvAlgorithm a : {ConvAlgorithm::Gemm1x1, ConvAlgorithm::Im2col, ConvAlgorithm::Depthwise,
@@ -120,22 +119,7 @@ void bind_conv_packed(py::module_& m) {
   m.def("conv2d_choose_packed_algorithm",
         [](const std::vector<int64_t>& x, const std::vector<int64_t>& w, Pair stride, Quad padding, Pair dilation,
            int64_t groups) {
-          const char* op = "conv2d_packed_algorithm";
-          if (x.size() != 4 || w.size() != 4) {
-            throw py::value_error(detail::str_cat(op, ": shapes must have 4 dimensions"));
-          }
-          if (groups < 1 || x[1] % groups != 0 || x[1] / groups != w[1]) {
-            throw py::value_error(detail::str_cat(op, ": input of shape ", shape_string(x), " does not match weight ",
-                                                  shape_string(w), " with groups=", groups));
-          }
-          Conv2dParams p;
-          p.batch = x[0], p.in_channels = x[1], p.in_h = x[2], p.in_w = x[3];
-          p.out_channels = w[0], p.kernel_h = w[2], p.kernel_w = w[3];
-          p.stride_h = stride[0], p.stride_w = stride[1];
-          p.pad_top = padding[0], p.pad_bottom = padding[1], p.pad_left = padding[2], p.pad_right = padding[3];
-          p.dilation_h = dilation[0], p.dilation_w = dilation[1];
-          p.groups = groups;
-          cpu::conv2d_check(p);
+          const Conv2dParams p = conv_params("conv2d_packed_algorithm", x, w, stride, padding, dilation, groups);
           return std::string(conv_algorithm_name(cpu::conv2d_choose_packed_algorithm(p)));
         },
         "The algorithm to pack for, for inputs of this shape.", py::arg("input_shape"), py::arg("weight_shape"),
