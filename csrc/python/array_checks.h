@@ -113,6 +113,15 @@ inline Uint8Array uint8_array(const py::object& obj, const char* op, const char*
   return checked_array<uint8_t>(obj, op, name, min_ndim, max_ndim, writable);
 }
 
+// a and b must have one shape (elementwise kernels).
+template <class A, class B>
+void check_same_shape(const A& a, const B& b, const char* op, const char* a_name, const char* b_name) {
+  if (a.shape != b.shape) {
+    throw py::value_error(std::string(op) + ": " + a_name + " has shape " + shape_string(a.shape) + " but " +
+                          b_name + " has shape " + shape_string(b.shape));
+  }
+}
+
 // Outputs must not share memory with inputs: the kernels read inputs after writing output.
 template <class A, class B>
 void check_no_overlap(const A& out, const B& in, const char* op, const char* out_name,
@@ -121,6 +130,14 @@ void check_no_overlap(const A& out, const B& in, const char* op, const char* out
   if (out.begin_byte() < in.end_byte() && in.begin_byte() < out.end_byte()) {
     throw py::value_error(std::string(op) + ": output " + out_name + " overlaps input " + in_name);
   }
+}
+
+// An elementwise kernel may write in place (out exactly in: each element is read before it
+// is written); any other overlap is refused.
+template <class A, class B>
+void check_in_place_or_disjoint(const A& out, const B& in, const char* op, const char* out_name, const char* in_name) {
+  if (out.data == in.data && out.nbytes == in.nbytes) return;
+  check_no_overlap(out, in, op, out_name, in_name);
 }
 
 }  // namespace fastcnn::python

@@ -17,27 +17,12 @@ namespace {
 
 constexpr int kMaxDims = 64;
 
-void check_same_shape(const FloatArray& a, const FloatArray& b, const std::string& op, const char* a_name,
-                      const char* b_name) {
-  if (a.shape != b.shape) {
-    throw py::value_error(op + ": " + b_name + " has shape " + shape_string(b.shape) + " but " + a_name +
-                          " has shape " + shape_string(a.shape));
-  }
-}
-
-// Exact aliasing is allowed (elementwise: each element is read before it is written).
-void check_alias_or_disjoint(const FloatArray& out, const FloatArray& in, const std::string& op,
-                             const char* out_name, const char* in_name) {
-  if (out.data == in.data && out.nbytes == in.nbytes) return;
-  check_no_overlap(out, in, op.c_str(), out_name, in_name);
-}
-
 py::object forward(Activation act, const std::string& op, const py::object& x_obj, const py::object& out_obj,
                    float slope) {
   const FloatArray x = float_array(x_obj, op.c_str(), "input", 0, kMaxDims);
   const FloatArray out = float_array(out_obj, op.c_str(), "out", 0, kMaxDims, /*writable=*/true);
-  check_same_shape(x, out, op, "input", "out");
-  check_alias_or_disjoint(out, x, op, "out", "input");
+  check_same_shape(out, x, op.c_str(), "out", "input");
+  check_in_place_or_disjoint(out, x, op.c_str(), "out", "input");
   {
     py::gil_scoped_release release;
     cpu::activation_forward(act, x.data, out.data, x.numel(), slope);
@@ -50,9 +35,9 @@ py::object backward(Activation act, const std::string& op, const py::object& g_o
   const FloatArray g = float_array(g_obj, op.c_str(), "grad_output", 0, kMaxDims);
   const FloatArray s = float_array(s_obj, op.c_str(), saved_name, 0, kMaxDims);
   const FloatArray gi = float_array(gi_obj, op.c_str(), "grad_input", 0, kMaxDims, /*writable=*/true);
-  check_same_shape(g, s, op, "grad_output", saved_name);
-  check_same_shape(g, gi, op, "grad_output", "grad_input");
-  check_alias_or_disjoint(gi, g, op, "grad_input", "grad_output");
+  check_same_shape(s, g, op.c_str(), saved_name, "grad_output");
+  check_same_shape(gi, g, op.c_str(), "grad_input", "grad_output");
+  check_in_place_or_disjoint(gi, g, op.c_str(), "grad_input", "grad_output");
   check_no_overlap(gi, s, op.c_str(), "grad_input", saved_name);
   {
     py::gil_scoped_release release;
@@ -98,8 +83,8 @@ void bind_activation(py::module_& m) {
   m.def("exp_forward", [](const py::object& x_obj, const py::object& out_obj) {
     const FloatArray x = float_array(x_obj, "exp", "input", 0, kMaxDims);
     const FloatArray out = float_array(out_obj, "exp", "out", 0, kMaxDims, true);
-    check_same_shape(x, out, "exp", "input", "out");
-    check_alias_or_disjoint(out, x, "exp", "out", "input");
+    check_same_shape(out, x, "exp", "out", "input");
+    check_in_place_or_disjoint(out, x, "exp", "out", "input");
     {
       py::gil_scoped_release release;
       cpu::exp(x.data, out.data, x.numel());

@@ -15,14 +15,6 @@ namespace fastcnn::python {
 
 namespace {
 
-template <class A, class B>
-void require_same_shape(const A& a, const B& b, const char* op, const char* a_name, const char* b_name) {
-  if (a.shape != b.shape) {
-    throw py::value_error(std::string(op) + ": " + a_name + " has shape " + shape_string(a.shape) + " but " +
-                          b_name + " has shape " + shape_string(b.shape));
-  }
-}
-
 // A per-channel vector (length C) or null for None.
 float* channel_vector(const py::object& obj, const char* op, const char* name, int64_t c, bool writable,
                       FloatArray* holder) {
@@ -55,7 +47,7 @@ py::tuple batch_norm_forward(const py::object& x_obj, const py::object& out_obj,
   const char* op = "batch_norm";
   const FloatArray x = float_array(x_obj, op, "input", 2, 8);
   const FloatArray out = float_array(out_obj, op, "out", 2, 8, true);
-  require_same_shape(out, x, op, "out", "input");
+  check_same_shape(out, x, op, "out", "input");
   const Nci v = view_nci(x);
   require_channels(v, x, op);
   FloatArray rm, rv, w, b, sm, si;
@@ -92,8 +84,8 @@ py::tuple batch_norm_backward(const py::object& go_obj, const py::object& x_obj,
   const FloatArray go = float_array(go_obj, op, "grad_output", 2, 8);
   const FloatArray x = float_array(x_obj, op, "input", 2, 8);
   const FloatArray gi = float_array(gi_obj, op, "grad_input", 2, 8, true);
-  require_same_shape(go, x, op, "grad_output", "input");
-  require_same_shape(gi, x, op, "grad_input", "input");
+  check_same_shape(go, x, op, "grad_output", "input");
+  check_same_shape(gi, x, op, "grad_input", "input");
   const Nci v = view_nci(x);
   require_channels(v, x, op);
   FloatArray w, sm, si, gw, gb;
@@ -138,8 +130,8 @@ py::tuple lrn_forward(const py::object& x_obj, const py::object& out_obj, const 
   const FloatArray x = float_array(x_obj, op, "input", 3, 8);
   const FloatArray out = float_array(out_obj, op, "out", 3, 8, true);
   const FloatArray scale = float_array(scale_obj, op, "scale", 3, 8, true);
-  require_same_shape(out, x, op, "out", "input");
-  require_same_shape(scale, x, op, "scale", "input");
+  check_same_shape(out, x, op, "out", "input");
+  check_same_shape(scale, x, op, "scale", "input");
   check_no_overlap(out, x, op, "out", "input");
   check_no_overlap(scale, x, op, "scale", "input");
   check_no_overlap(scale, out, op, "scale", "out");
@@ -158,9 +150,9 @@ py::object lrn_backward(const py::object& go_obj, const py::object& x_obj, const
   const FloatArray x = float_array(x_obj, op, "input", 3, 8);
   const FloatArray scale = float_array(scale_obj, op, "scale", 3, 8);
   const FloatArray gi = float_array(gi_obj, op, "grad_input", 3, 8, true);
-  require_same_shape(go, x, op, "grad_output", "input");
-  require_same_shape(scale, x, op, "scale", "input");
-  require_same_shape(gi, x, op, "grad_input", "input");
+  check_same_shape(go, x, op, "grad_output", "input");
+  check_same_shape(scale, x, op, "scale", "input");
+  check_same_shape(gi, x, op, "grad_input", "input");
   check_no_overlap(gi, go, op, "grad_input", "grad_output");
   check_no_overlap(gi, x, op, "grad_input", "input");
   check_no_overlap(gi, scale, op, "grad_input", "scale");
@@ -192,8 +184,8 @@ py::object dropout_apply(const char* op, const char* in_name, const char* out_na
   const FloatArray x = float_array(x_obj, op, in_name, 0, 32);
   const Uint8Array mask = uint8_array(mask_obj, op, "mask", 0, 32);
   const FloatArray out = float_array(out_obj, op, out_name, 0, 32, true);
-  require_same_shape(mask, x, op, "mask", in_name);
-  require_same_shape(out, x, op, out_name, in_name);
+  check_same_shape(mask, x, op, "mask", in_name);
+  check_same_shape(out, x, op, out_name, in_name);
   check_no_overlap(out, x, op, out_name, in_name);
   check_no_overlap(out, mask, op, out_name, "mask");
   check_p(p, op);
