@@ -15,6 +15,7 @@
 // The row transforms come in a portable build (here) and an AVX2 one (8 tiles at once,
 // conv_winograd_avx2.cpp).
 #include "cpu/conv_winograd.h"
+#include "cpu/conv_winograd_items.h"
 
 #include <algorithm>
 
@@ -107,9 +108,6 @@ namespace {
 
 using winograd::TileRow;
 
-constexpr int64_t kTileBudget = int64_t(1) << 21;  // floats of V + M per thread (8 MiB)
-constexpr int64_t kTargetTiles = 256;               // tiles per item, when the batch allows
-
 // The kernels for the active instruction set.
 struct Kernels {
   winograd::FilterFn filters = winograd::filters_ref;
@@ -151,22 +149,21 @@ void run(const Kernels& kernels, int64_t batch, int64_t C, int64_t K, int64_t in
          const float* bias, bool relu, float* y) {
   const int64_t packed_floats = gemm_packed_a_floats(K, C);
   const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, rows = batch * tiles_h;
-  // Tile rows per item: about kTargetTiles tiles, within the budget. for_each_item spreads
-  // the items over the threads when there are at least as many items as threads; a batch
-  // with fewer tiles runs as few wide items, each split across every thread (transforms by
-  // channel, the 16 GEMMs by xi), rather than as narrow items with one thread each.
-  const int64_t budget_rows = std::max<int64_t>(1, kTileBudget / (16 * (C + K) * tiles_w));
-  const int64_t wanted_rows = (kTargetTiles + tiles_w - 1) / tiles_w;
-  const int64_t rows_per_item = std::clamp<int64_t>(std::min(wanted_rows, rows), 1, budget_rows);
-  const int64_t items = (rows + rows_per_item - 1) / rows_per_item;
+  // for_each_item spreads the items over the threads when there are at least as many items
+  // as threads; a batch with fewer tiles runs as few wide items, each split across every
+  // thread (transforms by channel, the 16 GEMMs by xi), rather than as narrow items with
+  // one thread each.
+  const winograd::ItemSplit split = winograd::split_tile_rows(rows, tiles_w, C + K);
+  const int64_t rows_per_item = split.rows_per_item, items = split.items;
 
   conv_util::for_each_item(items, [&](int64_t item, int threads) {
     const int64_t row0 = item * rows_per_item, row1 = std::min(rows, row0 + rows_per_item);
-    const int64_t tiles = (row1 - row0) * tiles_w, ld = winograd::padded_stride(tiles);
-    const int64_t v_stride = winograd::padded_stride(C * ld), m_stride = winograd::padded_stride(K * ld);
+    const int64_t tiles = (row1 - row0) * tiles_w;
     // The calling thread's workspace; with a team below, its threads share it.
-    float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (v_stride + m_stride)));
-    float* m = v + 16 * v_stride;
+    const winograd::ItemBuffers buffers = winograd::item_buffers(tiles, C, K);
+    const int64_t ld = buffers.ld, v_stride = buffers.first_stride, m_stride = buffers.second_stride;
+    float* v = buffers.first;
+    float* m = buffers.second;
     auto tile_row = [&](int64_t global_row) {
       return TileRow{in_h, in_w, out_h, out_w, tiles_w, global_row % tiles_h, pad_top, pad_left};
     };

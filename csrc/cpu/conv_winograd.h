@@ -1,6 +1,6 @@
-// Winograd F(2x2, 3x3): the tile transforms, one tile row at a time, shared by the driver
-// (conv_winograd.cpp) and its two builds of the row transforms (portable in
-// conv_winograd.cpp, AVX2 in conv_winograd_avx2.cpp). Internal header.
+// Winograd F(2x2, 3x3): the tile transforms, one tile row at a time, shared by the drivers
+// (conv_winograd.cpp, conv_winograd_weight.cpp) and the two builds of the row transforms
+// (portable in conv_winograd.cpp, AVX2 in conv_winograd_avx2.cpp). Internal header.
 #pragma once
 
 #include <cstdint>
@@ -29,14 +29,6 @@ struct FilterSource {
   bool flip;
 };
 using FilterFn = void (*)(const FilterSource& source, int64_t begin, int64_t end, int64_t pair_count, float* u);
-
-// A stride in floats for the transformed tiles, rounded up to whole cache lines and kept
-// off multiples of 1 KiB: 16 streams a power of two apart (256-tile items, as a batch of
-// 16 7x7 images or one 32x32 image makes) share L1 sets and evict each other.
-inline int64_t padded_stride(int64_t floats) {
-  floats = (floats + 15) / 16 * 16;
-  return floats % 256 == 0 ? floats + 16 : floats;
-}
 
 void filters_ref(const FilterSource& source, int64_t begin, int64_t end, int64_t pair_count, float* u);
 void input_row_ref(const float* plane, const TileRow& row, float* v, int64_t xi_stride);

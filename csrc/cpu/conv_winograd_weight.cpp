@@ -21,6 +21,7 @@
 #include "cpu/conv_kernels.h"
 #include "cpu/conv_util.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/conv_winograd_items.h"
 #include "cpu/gemm_kernels.h"
 #include "fastcnn/runtime.h"
 
@@ -30,8 +31,6 @@ namespace {
 
 using winograd::TileRow;
 
-constexpr int64_t kTileBudget = int64_t(1) << 21;  // floats of V + dM per item (8 MiB)
-constexpr int64_t kTargetTiles = 256;               // tiles per item: the GEMMs' reduction length
 constexpr int64_t kPartialBudget = int64_t(1) << 25;  // floats of the parts' dU copies in all
 constexpr int kDeterministicParts = 8;
 
@@ -105,10 +104,8 @@ void conv2d_winograd_backward_weight(const Conv2dParams& p, const float* x, cons
   const int64_t C = p.in_channels, K = p.out_channels, pairs = K * C;
   const int64_t out_h = p.out_h(), out_w = p.out_w();
   const int64_t tiles_h = (out_h + 1) / 2, tiles_w = (out_w + 1) / 2, rows = p.batch * tiles_h;
-  const int64_t budget_rows = std::max<int64_t>(1, kTileBudget / (16 * (C + K) * tiles_w));
-  const int64_t wanted_rows = (kTargetTiles + tiles_w - 1) / tiles_w;
-  const int64_t rows_per_item = std::clamp<int64_t>(std::min(wanted_rows, rows), 1, budget_rows);
-  const int64_t items = (rows + rows_per_item - 1) / rows_per_item;
+  const winograd::ItemSplit split = winograd::split_tile_rows(rows, tiles_w, C + K);
+  const int64_t rows_per_item = split.rows_per_item, items = split.items;
   const int threads = get_num_threads();
   const int64_t max_parts = std::max<int64_t>(1, kPartialBudget / (16 * pairs));
   const int64_t wanted_parts = deterministic() ? kDeterministicParts : threads;
@@ -126,10 +123,11 @@ void conv2d_winograd_backward_weight(const Conv2dParams& p, const float* x, cons
     const int64_t begin = items * part / parts, end = items * (part + 1) / parts;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t row0 = item * rows_per_item, row1 = std::min(rows, row0 + rows_per_item);
-      const int64_t tiles = (row1 - row0) * tiles_w, ld = winograd::padded_stride(tiles);
-      const int64_t v_stride = winograd::padded_stride(C * ld), dm_stride = winograd::padded_stride(K * ld);
-      float* v = conv_util::thread_workspace(static_cast<size_t>(16 * (v_stride + dm_stride)));
-      float* dm = v + 16 * v_stride;
+      const int64_t tiles = (row1 - row0) * tiles_w;
+      const winograd::ItemBuffers buffers = winograd::item_buffers(tiles, C, K);
+      const int64_t ld = buffers.ld, v_stride = buffers.first_stride, dm_stride = buffers.second_stride;
+      float* v = buffers.first;
+      float* dm = buffers.second;
       auto tile_row = [&](int64_t global_row) {
         return TileRow{p.in_h, p.in_w, out_h, out_w, tiles_w, global_row % tiles_h, p.pad_top, p.pad_left};
       };
