@@ -174,6 +174,12 @@ def test_gemm1x1_grouped(kernel_path):
     ((1, 3, 6, 6), (3, 1, 3, 3), 1, 3, 1),  # padding beyond the filter's reach
     ((1, 2, 10, 10), (2, 1, 9, 9), 1, 4, 1),  # more taps than the AVX2 fast path keeps
     ((2, 3, 17, 21), (3, 1, 3, 3), 1, 1, 1),  # rows not a multiple of 4, columns of 8
+    # 3x3 in blocks of 7 rows (MobileNet planes), then 4, 2 and 1: rows 14, 7, 15 and 13
+    ((2, 4, 14, 14), (4, 1, 3, 3), 1, 1, 1), ((2, 3, 15, 15), (3, 1, 3, 3), 2, 1, 1), ((1, 2, 13, 9), (2, 1, 3, 3), 1, 1, 1),
+    # rows shorter than 8: plain stores spill into the next row, the plane's last is masked
+    ((2, 3, 7, 7), (3, 1, 3, 3), 1, 1, 1), ((1, 2, 5, 3), (2, 1, 3, 3), 1, 1, 1), ((3, 2, 2, 2), (2, 1, 3, 3), 1, 1, 1),
+    ((2, 3, 16, 9), (3, 1, 3, 3), 1, (1, 2), (1, 2)),  # column dilation in the 3x3 row blocks
+    ((1, 2, 11, 17), (2, 1, 3, 3), 3, 1, 1),  # stride 3: phases split from the scratch row
 ], ids=str)
 def test_depthwise_matches_reference(case, kernel_path, threads):
     x_shape, w_shape, stride, padding, dilation = case

@@ -4,8 +4,8 @@
 // shape. The fast paths below first copy each input plane into a zero-padded, phase-split
 // buffer: phase q of padded row i holds padded columns q, q + stride, q + 2*stride, ...
 // so the input under tap s for output columns ow..ow+7 is one unaligned 8-float load,
-// for any stride and dilation, with no bounds checks. Output rows are computed 4 at a
-// time in registers (4 independent FMA chains per tap, one load each).
+// for any stride and dilation, with no bounds checks. Output rows are computed up to 8 at
+// a time in registers (8 independent FMA chains per tap, one load each).
 //   forward          y[oh, ow]  = bias + sum_{r,s} w[r, s] * xpad[oh*sh + r*dh, ow*sw + s*dw]
 //   backward data    stride 1 only: a forward pass of grad_y with the filter flipped
 //   backward weight  grad_w[r, s] = sum_{oh,ow} grad_y[oh, ow] * xpad[...], 8 lanes per tap
@@ -22,7 +22,6 @@ namespace fastcnn::cpu::depthwise_avx2 {
 namespace {
 
 constexpr int64_t kMaxTaps = 64;  // broadcast filter taps kept on the stack
-constexpr int kRows = 4;          // output rows per register block
 
 // Where one plane's padded, phase-split copy lives and how it is indexed.
 struct PhasedPlane {
@@ -41,34 +40,59 @@ struct PlaneProblem {
   }
 };
 
-// buffer[row][phase][j] = x[row - pad_top][j * stride + phase - pad_left], zero outside x.
-// Rows are short (7 to 224 floats), so a call to memcpy/memset per row would cost more
-// than the copy: each 8 floats are one masked load (or gather, for stride > 1) instead,
-// whose masked-off lanes read nothing.
-void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer) {
+inline __m256i tail_mask(int64_t valid) {
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i lane_columns = _mm256_mullo_epi32(lanes, _mm256_set1_epi32(static_cast<int>(layout.stride)));
-  const __m256i width = _mm256_set1_epi32(static_cast<int>(q.in_w));
-  const __m256i minus_one = _mm256_set1_epi32(-1);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lanes);
+}
+
+// src[first .. first + 8), with zeros for the columns outside [0, width): a plain load
+// where all 8 are inside; else one load from inside the row, shifted into place by a lane
+// permute and masked (masked loads cost about 30 cycles each on AMD cores). A row shorter
+// than 8 is read 8 floats long where `may_overread` says that is safe.
+inline __m256 load_padded(const float* src, int64_t width, int64_t first, bool may_overread) {
+  if (first >= 0 && first + 8 <= width) return _mm256_loadu_ps(src + first);
+  if (first >= width || first + 8 <= 0) return _mm256_setzero_ps();
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i columns = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(first)));
+  const __m256i valid = _mm256_and_si256(_mm256_cmpgt_epi32(columns, _mm256_set1_epi32(-1)),
+                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(width)), columns));
+  const int64_t load_at = std::clamp<int64_t>(first, 0, std::max<int64_t>(width - 8, 0));
+  const __m256 loaded = width >= 8 || may_overread ? _mm256_loadu_ps(src + load_at) : _mm256_maskload_ps(src, tail_mask(width));
+  const __m256i shift = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(first - load_at)));
+  return _mm256_and_ps(_mm256_permutevar8x32_ps(loaded, shift), _mm256_castsi256_ps(valid));
+}
+
+// dst[j] = src[j - pad_left] where 0 <= j - pad_left < src_width, else 0, for j < dst_width
+// (a multiple of 8, dst 32-byte aligned): one aligned store per 8 floats. Stores that
+// overlapped or straddled cache lines, and masked loads, had made this copy half the time
+// of a 14x14 layer.
+void copy_row_padded(const float* src, int64_t src_width, int64_t pad_left, float* dst, int64_t dst_width,
+                     bool may_overread) {
+  for (int64_t j = 0; j < dst_width; j += 8) _mm256_store_ps(dst + j, load_padded(src, src_width, j - pad_left, may_overread));
+}
+
+// buffer[row][phase][j] = x[row - pad_top][j * stride + phase - pad_left], zero outside x.
+// Stride 1 rows are copied in place; larger strides copy the padded row into `scratch`
+// (stride * row_length floats) first and split its phases from there with plain loads.
+void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer, float* scratch) {
+  const int64_t row_floats = layout.stride * layout.row_length;
   for (int64_t row = 0; row < layout.rows; ++row) {
     const int64_t ih = row - q.pad_top;
-    const bool inside = ih >= 0 && ih < q.in_h;
+    float* dst = buffer + row * row_floats;
+    if (ih < 0 || ih >= q.in_h) {
+      for (int64_t j = 0; j < row_floats; j += 8) _mm256_storeu_ps(dst + j, _mm256_setzero_ps());
+      continue;
+    }
     const float* row_start = x + ih * q.in_w;
-    float* dst = buffer + row * layout.stride * layout.row_length;
-    if (inside && layout.stride == 2) {  // both phases from two loads, deinterleaved
+    const bool may_overread = ih * q.in_w + 8 <= q.in_h * q.in_w;  // 8 floats left in the plane
+    if (layout.stride == 1) {
+      copy_row_padded(row_start, q.in_w, q.pad_left, dst, layout.row_length, may_overread);
+      continue;
+    }
+    copy_row_padded(row_start, q.in_w, q.pad_left, scratch, row_floats, may_overread);
+    if (layout.stride == 2) {
       for (int64_t j = 0; j < layout.row_length; j += 8) {
-        const int64_t first = 2 * j - q.pad_left;
-        __m256i columns = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(first)), lanes);
-        const __m256i valid_lo =
-            _mm256_and_si256(_mm256_cmpgt_epi32(columns, minus_one), _mm256_cmpgt_epi32(width, columns));
-        columns = _mm256_add_epi32(columns, _mm256_set1_epi32(8));
-        const __m256i valid_hi =
-            _mm256_and_si256(_mm256_cmpgt_epi32(columns, minus_one), _mm256_cmpgt_epi32(width, columns));
-        // Masked loads are slow on AMD cores: only the row's ends take them.
-        const bool inside_lo = first >= 0 && first + 8 <= q.in_w, inside_hi = first + 8 >= 0 && first + 16 <= q.in_w;
-        const __m256 lo = inside_lo ? _mm256_loadu_ps(row_start + first) : _mm256_maskload_ps(row_start + first, valid_lo);
-        const __m256 hi =
-            inside_hi ? _mm256_loadu_ps(row_start + first + 8) : _mm256_maskload_ps(row_start + first + 8, valid_hi);
+        const __m256 lo = _mm256_loadu_ps(scratch + 2 * j), hi = _mm256_loadu_ps(scratch + 2 * j + 8);
         // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
         const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
         const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
@@ -78,57 +102,68 @@ void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* 
       }
       continue;
     }
-    for (int64_t phase = 0; phase < layout.stride; ++phase, dst += layout.row_length) {
-      for (int64_t j = 0; j < layout.row_length; j += 8) {
-        __m256 value = _mm256_setzero_ps();
-        const int64_t first = phase - q.pad_left + j * layout.stride;
-        if (inside && layout.stride == 1 && first >= 0 && first + 8 <= q.in_w) {
-          value = _mm256_loadu_ps(row_start + first);  // the common case: all 8 inside the row
-        } else if (inside) {
-          // Input columns of lanes j..j+7; valid where 0 <= column < in_w.
-          const __m256i columns = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(first)), lane_columns);
-          const __m256i valid = _mm256_and_si256(_mm256_cmpgt_epi32(columns, minus_one),
-                                                 _mm256_cmpgt_epi32(width, columns));
-          value = layout.stride == 1
-                      ? _mm256_maskload_ps(row_start + first, valid)
-                      : _mm256_mask_i32gather_ps(value, row_start, columns, _mm256_castsi256_ps(valid), 4);
-        }
-        _mm256_storeu_ps(dst + j, value);
+    for (int64_t phase = 0; phase < layout.stride; ++phase) {  // stride 3 and up: rare
+      for (int64_t j = 0; j < layout.row_length; ++j) dst[phase * layout.row_length + j] = scratch[j * layout.stride + phase];
+    }
+  }
+}
+
+// What every plane of one problem shares, computed once per call: the buffer layout and
+// the offset in it of each filter tap from output (0, 0). Per plane, their divisions had
+// cost about a fifth of a 14x14 plane's time.
+struct PlanePlan {
+  PlaneProblem q;
+  PhasedPlane layout;
+  int64_t offsets[kMaxTaps];
+
+  explicit PlanePlan(const PlaneProblem& problem) : q(problem), layout(problem.phased()) {
+    for (int64_t r = 0; r < q.kernel_h; ++r) {
+      for (int64_t s = 0; s < q.kernel_w; ++s) {
+        const int64_t column = s * q.dilation_w;
+        offsets[r * q.kernel_w + s] =
+            (r * q.dilation_h * layout.stride + column % layout.stride) * layout.row_length + column / layout.stride;
       }
     }
   }
-}
+  int64_t buffer_floats() const { return layout.rows * layout.stride * layout.row_length; }
+  // The phased plane, then one row of scratch for fill_phased.
+  float* workspace() const {
+    return conv_util::thread_workspace(static_cast<size_t>(buffer_floats() + layout.stride * layout.row_length));
+  }
+};
 
-inline __m256i tail_mask(int64_t valid) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lanes);
-}
-
-// Offsets in the phased buffer of each filter tap, from output (0, 0): computed once per
-// problem so the inner loops do no division.
-void tap_offsets(const PlaneProblem& q, const PhasedPlane& layout, int64_t* offsets) {
-  for (int64_t r = 0; r < q.kernel_h; ++r) {
-    for (int64_t s = 0; s < q.kernel_w; ++s) {
-      const int64_t column = s * q.dilation_w;
-      offsets[r * q.kernel_w + s] =
-          (r * q.dilation_h * layout.stride + column % layout.stride) * layout.row_length + column / layout.stride;
+// ROWS output rows starting at oh, all columns, from the phased buffer.
+// Stores ROWS finished rows of 8 columns at (oh, ow), applying ReLU if asked.
+template <int ROWS>
+inline void store_rows(const PlaneProblem& q, const __m256* acc, bool relu, int64_t oh, int64_t ow, float* y) {
+  const __m256 zero = _mm256_setzero_ps();
+  for (int i = 0; i < ROWS; ++i) {
+    const __m256 value = relu ? _mm256_max_ps(zero, acc[i]) : acc[i];  // NaN passes, as torch.relu
+    float* dst = y + (oh + i) * q.out_w + ow;
+    // A short row (out_w < 8) may spill into the rows after it, which are stored later
+    // (rows go in order): only the plane's last 8 floats need the slow masked store.
+    if (q.out_w >= 8 || (oh + i) * q.out_w + 8 <= q.out_h * q.out_w) {
+      _mm256_storeu_ps(dst, value);
+    } else {
+      _mm256_maskstore_ps(dst, tail_mask(q.out_w), value);
     }
   }
 }
 
-// ROWS output rows starting at oh, all columns, from the phased buffer.
+// Masked stores are slow on AMD cores: a row of 8 or more ends with a chunk that overlaps
+// the one before (the overlap gets the same values twice).
+inline int64_t chunk_start(const PlaneProblem& q, int64_t chunk) { return q.out_w >= 8 ? std::min(chunk, q.out_w - 8) : chunk; }
+
+// ROWS output rows starting at oh, all columns, from the phased buffer: any filter.
 template <int ROWS>
 void forward_rows(const PlaneProblem& q, const PhasedPlane& layout, const float* buffer, const __m256* taps,
                   const int64_t* offsets, float bias, bool relu, int64_t oh, float* y) {
-  const __m256 zero = _mm256_setzero_ps();
   const int64_t tap_count = q.kernel_h * q.kernel_w;
   const int64_t row_step = q.stride_h * layout.stride * layout.row_length;  // one output row down
   const float* rows[ROWS];
   for (int i = 0; i < ROWS; ++i) rows[i] = buffer + (oh + i) * row_step;
   for (int64_t chunk = 0; chunk < q.out_w; chunk += 8) {
-    // Masked stores are slow on AMD cores: a row of 8 or more ends with a chunk that
-    // overlaps the one before (the overlap gets the same values twice).
-    const int64_t ow = q.out_w >= 8 ? std::min(chunk, q.out_w - 8) : chunk;
+    const int64_t ow = chunk_start(q, chunk);
     __m256 acc[ROWS];
     for (int i = 0; i < ROWS; ++i) acc[i] = _mm256_set1_ps(bias);
     for (int64_t t = 0; t < tap_count; ++t) {
@@ -136,30 +171,69 @@ void forward_rows(const PlaneProblem& q, const PhasedPlane& layout, const float*
       const int64_t offset = offsets[t] + ow;
       for (int i = 0; i < ROWS; ++i) acc[i] = _mm256_fmadd_ps(weight, _mm256_loadu_ps(rows[i] + offset), acc[i]);
     }
-    for (int i = 0; i < ROWS; ++i) {
-      __m256 value = relu ? _mm256_max_ps(zero, acc[i]) : acc[i];  // NaN passes, as torch.relu
-      float* dst = y + (oh + i) * q.out_w + ow;
-      if (q.out_w >= 8) {
-        _mm256_storeu_ps(dst, value);
-      } else {
-        _mm256_maskstore_ps(dst, tail_mask(q.out_w), value);
+    store_rows<ROWS>(q, acc, relu, oh, ow, y);
+  }
+}
+
+// The same for a 3x3 filter with row stride SH and no row dilation, walking input rows
+// instead of output rows: each input vector is loaded once and feeds every output row
+// it touches, with the 9 weights held in registers. forward_rows loads an input vector
+// per output row and tap, 8 loads for each 8 FMAs, and load ports bound it.
+template <int ROWS, int SH>
+void forward_rows_3x3(const PlaneProblem& q, const PhasedPlane& layout, const float* buffer, const __m256* taps,
+                      const int64_t* offsets, float bias, bool relu, int64_t oh, float* y) {
+  const int64_t in_row = layout.stride * layout.row_length;  // one padded input row down
+  const float* first_row = buffer + oh * SH * in_row;
+  __m256 weight[9];
+  for (int t = 0; t < 9; ++t) weight[t] = taps[t];
+  for (int64_t chunk = 0; chunk < q.out_w; chunk += 8) {
+    const int64_t ow = chunk_start(q, chunk);
+    __m256 acc[ROWS];
+    for (int i = 0; i < ROWS; ++i) acc[i] = _mm256_set1_ps(bias);
+#pragma GCC unroll 64
+    for (int i = 0; i < (ROWS - 1) * SH + 3; ++i) {
+      const float* in = first_row + i * in_row + ow;
+#pragma GCC unroll 3
+      for (int s = 0; s < 3; ++s) {
+        const __m256 v = _mm256_loadu_ps(in + offsets[s]);
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) {
+          const int o = (i - r) / SH;  // the output row that reads input row i through tap row r
+          if (i >= r && (i - r) % SH == 0 && o < ROWS) acc[o] = _mm256_fmadd_ps(weight[r * 3 + s], v, acc[o]);
+        }
       }
     }
+    store_rows<ROWS>(q, acc, relu, oh, ow, y);
   }
 }
 
 // One plane: y (out_h x out_w) = bias + the filter `w` (R x S, row-major) over x.
-void forward_plane_fast(const PlaneProblem& q, const float* x, const float* w, float bias, bool relu, float* y) {
-  const PhasedPlane layout = q.phased();
-  float* buffer = conv_util::thread_workspace(static_cast<size_t>(layout.rows * layout.stride * layout.row_length));
-  fill_phased(q, layout, x, buffer);
+void forward_plane_fast(const PlanePlan& plan, const float* x, const float* w, float bias, bool relu, float* y) {
+  const PlaneProblem& q = plan.q;
+  const PhasedPlane& layout = plan.layout;
+  const int64_t* offsets = plan.offsets;
+  float* buffer = plan.workspace();
+  fill_phased(q, layout, x, buffer, buffer + plan.buffer_floats());
   __m256 taps[kMaxTaps];
-  int64_t offsets[kMaxTaps];
   for (int64_t t = 0; t < q.kernel_h * q.kernel_w; ++t) taps[t] = _mm256_set1_ps(w[t]);
-  tap_offsets(q, layout, offsets);
+  // 8 rows fill the FMA pipes (two units of latency 4); the last rows go 4, 2, 1 at a
+  // time rather than one by one, where each 8 columns would wait on a single FMA chain.
+  // 3x3 filters take 7 rows at a time (MobileNet's planes are 7 times a power of two);
+  // 7 sums and 9 weights nearly fill the 16 registers.
   int64_t oh = 0;
-  for (; oh + kRows <= q.out_h; oh += kRows) forward_rows<kRows>(q, layout, buffer, taps, offsets, bias, relu, oh, y);
-  for (; oh < q.out_h; ++oh) forward_rows<1>(q, layout, buffer, taps, offsets, bias, relu, oh, y);
+  if (q.kernel_h == 3 && q.kernel_w == 3 && q.dilation_h == 1 && q.stride_h <= 2) {
+    for (; oh + 7 <= q.out_h; oh += 7) {
+      if (q.stride_h == 1) {
+        forward_rows_3x3<7, 1>(q, layout, buffer, taps, offsets, bias, relu, oh, y);
+      } else {
+        forward_rows_3x3<7, 2>(q, layout, buffer, taps, offsets, bias, relu, oh, y);
+      }
+    }
+  }
+  for (; oh + 8 <= q.out_h; oh += 8) forward_rows<8>(q, layout, buffer, taps, offsets, bias, relu, oh, y);
+  if (oh + 4 <= q.out_h) forward_rows<4>(q, layout, buffer, taps, offsets, bias, relu, oh, y), oh += 4;
+  if (oh + 2 <= q.out_h) forward_rows<2>(q, layout, buffer, taps, offsets, bias, relu, oh, y), oh += 2;
+  if (oh < q.out_h) forward_rows<1>(q, layout, buffer, taps, offsets, bias, relu, oh, y);
 }
 
 PlaneProblem forward_problem(const Conv2dParams& p) {
@@ -175,13 +249,13 @@ PlaneProblem backward_data_problem(const Conv2dParams& p) {
 }
 
 // taps[r * S + s] += sum over the plane of grad_y * (input under tap (r, s)), in double.
-void backward_weight_plane_fast(const PlaneProblem& q, const float* x, const float* grad_y, double* sums) {
-  const PhasedPlane layout = q.phased();
-  float* buffer = conv_util::thread_workspace(static_cast<size_t>(layout.rows * layout.stride * layout.row_length));
-  fill_phased(q, layout, x, buffer);
+void backward_weight_plane_fast(const PlanePlan& plan, const float* x, const float* grad_y, double* sums) {
+  const PlaneProblem& q = plan.q;
+  const PhasedPlane& layout = plan.layout;
+  const int64_t* offsets = plan.offsets;
+  float* buffer = plan.workspace();
+  fill_phased(q, layout, x, buffer, buffer + plan.buffer_floats());
   const int64_t taps = q.kernel_h * q.kernel_w;
-  int64_t offsets[kMaxTaps];
-  tap_offsets(q, layout, offsets);
   const int64_t row_step = q.stride_h * layout.stride * layout.row_length;
   __m256 acc[kMaxTaps];
   for (int64_t t = 0; t < taps; ++t) acc[t] = _mm256_setzero_ps();
@@ -193,8 +267,9 @@ void backward_weight_plane_fast(const PlaneProblem& q, const float* x, const flo
       const int64_t ow = q.out_w >= 8 ? std::min(chunk, q.out_w - 8) : chunk;
       const float* gy = grad_y + oh * q.out_w + ow;
       __m256 g;
-      if (q.out_w < 8) {
-        g = _mm256_maskload_ps(gy, tail_mask(q.out_w));
+      if (q.out_w < 8) {  // a plain load and a mask where 8 floats remain in the plane
+        g = oh * q.out_w + 8 <= q.out_h * q.out_w ? _mm256_and_ps(_mm256_loadu_ps(gy), _mm256_castsi256_ps(tail_mask(q.out_w)))
+                                                  : _mm256_maskload_ps(gy, tail_mask(q.out_w));
       } else {
         const __m256i fresh = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                  _mm256_set1_epi32(static_cast<int>(chunk - ow - 1)));
@@ -221,36 +296,37 @@ bool fast_path_fits(const Conv2dParams& p) { return p.kernel_h * p.kernel_w <= k
 void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
                        float* y) {
   if (!fast_path_fits(p)) return generic_forward(p, x, w, bias, relu, y);
-  const PlaneProblem q = forward_problem(p);
+  const PlanePlan plan(forward_problem(p));
+  const PlaneProblem& q = plan.q;
   const int64_t in_plane = p.in_h * p.in_w, out_plane = q.out_h * q.out_w, taps = p.kernel_h * p.kernel_w;
   for_each_plane(p.batch * p.in_channels, out_plane * taps, [&](int64_t plane) {
     const int64_t c = plane % p.in_channels;
-    forward_plane_fast(q, x + plane * in_plane, w + c * taps, bias ? bias[c] : 0.0f, relu, y + plane * out_plane);
+    forward_plane_fast(plan, x + plane * in_plane, w + c * taps, bias ? bias[c] : 0.0f, relu, y + plane * out_plane);
   });
 }
 
 void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
   if (!fast_path_fits(p) || p.stride_h != 1 || p.stride_w != 1) return generic_backward_data(p, grad_y, w, grad_x);
-  const PlaneProblem q = backward_data_problem(p);
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = q.in_h * q.in_w, taps = p.kernel_h * p.kernel_w;
+  const PlanePlan plan(backward_data_problem(p));
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = plan.q.in_h * plan.q.in_w, taps = p.kernel_h * p.kernel_w;
   for_each_plane(p.batch * p.in_channels, in_plane * taps, [&](int64_t plane) {
     const int64_t c = plane % p.in_channels;
     float flipped[kMaxTaps];
     for (int64_t t = 0; t < taps; ++t) flipped[t] = w[c * taps + taps - 1 - t];
-    forward_plane_fast(q, grad_y + plane * out_plane, flipped, 0.0f, false, grad_x + plane * in_plane);
+    forward_plane_fast(plan, grad_y + plane * out_plane, flipped, 0.0f, false, grad_x + plane * in_plane);
   });
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
   if (!fast_path_fits(p)) return generic_backward_weight(p, x, grad_y, grad_w);
-  const PlaneProblem q = forward_problem(p);
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = q.out_h * q.out_w, taps = p.kernel_h * p.kernel_w;
+  const PlanePlan plan(forward_problem(p));
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = plan.q.out_h * plan.q.out_w, taps = p.kernel_h * p.kernel_w;
   // Threads own channels (summing over the batch inside), so no two write one filter.
   for_each_plane(p.in_channels, p.batch * out_plane * taps, [&](int64_t c) {
     double sums[kMaxTaps] = {};
     for (int64_t n = 0; n < p.batch; ++n) {
       const int64_t plane = n * p.in_channels + c;
-      backward_weight_plane_fast(q, x + plane * in_plane, grad_y + plane * out_plane, sums);
+      backward_weight_plane_fast(plan, x + plane * in_plane, grad_y + plane * out_plane, sums);
     }
     for (int64_t t = 0; t < taps; ++t) grad_w[c * taps + t] = static_cast<float>(sums[t]);
   });
