@@ -36,6 +36,13 @@ void gemm_ukernel_avx2_6x16(int64_t kc, const float* a_panel, const float* b_pan
 void pack_a_block(const GemmParams& params, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
                   float* packed);
 
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+// The transposing packs of pack_a_block (A row-major) and pack_b_panels (B stored N x K)
+// for full panels, with 8x8 register transposes (gemm_pack_avx2.cpp).
+void pack_a_panel_rows_avx2(const float* a, int64_t lda, int64_t kc, float* dst);
+void pack_b_panel_columns_avx2(const float* b, int64_t ldb, int64_t kc, float* panel);
+#endif
+
 // The K blocking of the frame, shared with gemm_pack_a: K cut into blocks of equal size
 // (576 -> 3 x 192, not 256 + 256 + 64; a short last block would pay a full
 // read-modify-write of C for little work), each at most KC.

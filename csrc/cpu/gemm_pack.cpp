@@ -6,6 +6,7 @@
 #include "common/check.h"
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
+#include "fastcnn/runtime.h"
 
 namespace fastcnn::cpu {
 
@@ -15,6 +16,14 @@ using gemm_config::NR;
 
 namespace {
 
+bool avx2_packs() {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  return active_isa() == Isa::Avx2;
+#else
+  return false;
+#endif
+}
+
 // Rows padded to whole MR panels: every K block of a pre-packed A holds this many.
 int64_t padded_rows(int64_t m) { return (m + MR - 1) / MR * MR; }
 
@@ -23,9 +32,16 @@ void pack_a_panel(const GemmParams& p, int64_t i0, int64_t mr, int64_t p0, int64
   if (p.trans_a) {  // A stored K x M: each k's MR values are contiguous
     for (int64_t k = 0; k < kc; ++k) {
       const float* src = p.a + (p0 + k) * p.lda + i0;
-      for (int64_t i = 0; i < mr; ++i) dst[k * MR + i] = src[i];
+      if (mr == MR) {
+        std::memcpy(dst + k * MR, src, sizeof(float) * MR);  // fixed size: inlined
+      } else {
+        for (int64_t i = 0; i < mr; ++i) dst[k * MR + i] = src[i];
+      }
     }
   } else {  // A stored M x K: read each row once, contiguously
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+    if (mr == MR && avx2_packs()) return pack_a_panel_rows_avx2(p.a + i0 * p.lda + p0, p.lda, kc, dst);
+#endif
     for (int64_t i = 0; i < mr; ++i) {
       const float* src = p.a + (i0 + i) * p.lda + p0;
       for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
@@ -72,7 +88,13 @@ void pack_b_panels(const GemmParams& p, int64_t p0, int64_t kc, int64_t j0, int6
   const int64_t full_panels = nc / NR, tail = nc % NR;
   if (p.trans_b) {  // B stored N x K: read each column's K values contiguously
     if (tail) std::fill(dst + full_panels * NR * kc, dst + (full_panels + 1) * NR * kc, 0.0f);
-    for (int64_t j = 0; j < nc; ++j) {
+    int64_t j = 0;
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+    if (avx2_packs()) {
+      for (; j + NR <= nc; j += NR) pack_b_panel_columns_avx2(p.b + (j0 + j) * p.ldb + p0, p.ldb, kc, dst + j * kc);
+    }
+#endif
+    for (; j < nc; ++j) {
       const float* src = p.b + (j0 + j) * p.ldb + p0;
       float* panel = dst + (j / NR) * NR * kc + j % NR;
       for (int64_t k = 0; k < kc; ++k) panel[k * NR] = src[k];
