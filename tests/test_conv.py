@@ -305,6 +305,23 @@ def test_without_bias(bias):
     check_conv((2, 3, 6, 6), (4, 3, 3, 3), padding=1, bias=bias)
 
 
+def test_depthwise_buffer_reuse_across_layouts(kernel_path, threads):
+    """The stride-1 fast path keeps its buffer's zeros between planes and calls; calls of
+    other layouts (stride 2, another padding, the backward passes) write over them."""
+    rng = np.random.default_rng(11)
+    same = ((2, 8, 14, 14), 1, 1)  # comes back after each other layout
+    others = [((2, 8, 14, 14), 2, 1), ((2, 8, 14, 14), 1, 2), ((1, 8, 9, 12), 1, 0), ((1, 8, 16, 16), 1, 1),
+              ((1, 8, 14, 14), 1, 1)]
+    for x_shape, stride, padding in [same] + [case for other in others for case in (other, same)]:
+        x = rng.standard_normal(x_shape, dtype=np.float32)
+        w = rng.standard_normal((8, 1, 3, 3), dtype=np.float32)
+        y = ops.conv2d(x, w, stride=stride, padding=padding, groups=8, algorithm="depthwise")
+        expected = ops.conv2d(x, w, stride=stride, padding=padding, groups=8, algorithm="im2col")
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+        gy = rng.standard_normal(y.shape, dtype=np.float32)
+        ops.conv2d_backward(gy, x, w, stride=stride, padding=padding, groups=8, algorithm="depthwise")
+
+
 def test_all_algorithms_agree_on_a_shape_they_share(kernel_path):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 6, 10, 10), dtype=np.float32)

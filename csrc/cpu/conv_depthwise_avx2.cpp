@@ -5,7 +5,8 @@
 // buffer: phase q of padded row i holds padded columns q, q + stride, q + 2*stride, ...
 // so the input under tap s for output columns ow..ow+7 is one unaligned 8-float load,
 // for any stride and dilation, with no bounds checks. Output rows are computed up to 8 at
-// a time in registers (8 independent FMA chains per tap, one load each).
+// a time in registers (8 independent FMA chains per tap); 3x3 filters 7 at a time with
+// each input vector loaded once for all the rows it feeds.
 //   forward          y[oh, ow]  = bias + sum_{r,s} w[r, s] * xpad[oh*sh + r*dh, ow*sw + s*dw]
 //   backward data    stride 1 only: a forward pass of grad_y with the filter flipped
 //   backward weight  grad_w[r, s] = sum_{oh,ow} grad_y[oh, ow] * xpad[...], 8 lanes per tap
@@ -15,6 +16,7 @@
 
 #define FASTCNN_DEPTHWISE_NS depthwise_avx2
 #include "cpu/conv_depthwise_impl.h"
+#include "common/thread_buffer.h"
 #include "cpu/conv_util.h"
 
 namespace fastcnn::cpu::depthwise_avx2 {
@@ -24,8 +26,13 @@ namespace {
 constexpr int64_t kMaxTaps = 64;  // broadcast filter taps kept on the stack
 
 // Where one plane's padded, phase-split copy lives and how it is indexed.
+// Column j of a padded row sits at lead + j. With `zeros_kept` (stride 1, rows of 8 or
+// more, no crop), lead puts input column 0 on a 32-byte boundary, and the buffer keeps
+// its zeros from one plane to the next: each plane copies only its rows' data.
 struct PhasedPlane {
   int64_t stride, row_length, rows;  // row (i, phase q) starts at (i * stride + q) * row_length
+  int64_t lead;
+  bool zeros_kept;
 };
 
 // The plane geometry of a (possibly flipped) depthwise problem: what the fast paths see.
@@ -33,10 +40,19 @@ struct PlaneProblem {
   int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
   int64_t pad_top, pad_left;  // may be negative: a crop (backward data with big padding)
 
+  // A row of 8 or more outputs ends with a chunk that overlaps the one before
+  // (chunk_start), so reads stop at column max(out_w, 8) - 1 + reach: a 14-wide plane
+  // needs rows of 16 floats, not 24, and its copy is a third shorter.
   PhasedPlane phased() const {
-    const int64_t out_w8 = (out_w + 7) / 8 * 8;
     const int64_t reach = (kernel_w - 1) * dilation_w / stride_w;
-    return {stride_w, (out_w8 + reach + 7) / 8 * 8, (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h + 1};
+    const int64_t span = std::max<int64_t>(out_w, 8) + reach;
+    const int64_t rows = (out_h - 1) * stride_h + (kernel_h - 1) * dilation_h + 1;
+    if (stride_w == 1 && in_w >= 8 && pad_left >= 0) {
+      const int64_t lead = (8 - pad_left % 8) % 8;
+      const int64_t length = std::max(lead + span, lead + pad_left + in_w);
+      return {1, (length + 7) / 8 * 8, rows, lead, true};
+    }
+    return {stride_w, (span + 7) / 8 * 8, rows, 0, false};
   }
 };
 
@@ -75,6 +91,17 @@ void copy_row_padded(const float* src, int64_t src_width, int64_t pad_left, floa
 // Stride 1 rows are copied in place; larger strides copy the padded row into `scratch`
 // (stride * row_length floats) first and split its phases from there with plain loads.
 void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer, float* scratch) {
+  if (layout.zeros_kept) {  // aligned copies of the rows into a buffer already zeroed around them
+    float* column0 = buffer + q.pad_top * layout.row_length + layout.lead + q.pad_left;
+    for (int64_t ih = std::max<int64_t>(0, -q.pad_top); ih < q.in_h && ih + q.pad_top < layout.rows; ++ih) {
+      const float* src = x + ih * q.in_w;
+      float* dst = column0 + ih * layout.row_length;
+      int64_t c = 0;
+      for (; c + 8 <= q.in_w; c += 8) _mm256_store_ps(dst + c, _mm256_loadu_ps(src + c));
+      if (c < q.in_w) _mm256_storeu_ps(dst + q.in_w - 8, _mm256_loadu_ps(src + q.in_w - 8));
+    }
+    return;
+  }
   const int64_t row_floats = layout.stride * layout.row_length;
   for (int64_t row = 0; row < layout.rows; ++row) {
     const int64_t ih = row - q.pad_top;
@@ -120,19 +147,41 @@ struct PlanePlan {
     for (int64_t r = 0; r < q.kernel_h; ++r) {
       for (int64_t s = 0; s < q.kernel_w; ++s) {
         const int64_t column = s * q.dilation_w;
-        offsets[r * q.kernel_w + s] =
-            (r * q.dilation_h * layout.stride + column % layout.stride) * layout.row_length + column / layout.stride;
+        offsets[r * q.kernel_w + s] = (r * q.dilation_h * layout.stride + column % layout.stride) * layout.row_length +
+                                      column / layout.stride + layout.lead;
       }
     }
   }
   int64_t buffer_floats() const { return layout.rows * layout.stride * layout.row_length; }
-  // The phased plane, then one row of scratch for fill_phased.
+
+  // The phased plane, then one row of scratch for fill_phased, in this file's own buffer
+  // (no other kernel writes it). With zeros_kept it is zeroed only when the layout of
+  // the data last copied into it differs.
   float* workspace() const {
-    return conv_util::thread_workspace(static_cast<size_t>(buffer_floats() + layout.stride * layout.row_length));
+    struct FillTag;
+    struct Written {  // where the rows' data went: everything else is zero
+      const float* buffer;
+      int64_t row_length, rows, lead, pad_top, pad_left, in_h, in_w;
+      bool operator==(const Written& o) const {
+        return buffer == o.buffer && row_length == o.row_length && rows == o.rows && lead == o.lead &&
+               pad_top == o.pad_top && pad_left == o.pad_left && in_h == o.in_h && in_w == o.in_w;
+      }
+    };
+    thread_local Written zeroed_for;
+    float* buffer = detail::thread_buffer<FillTag>(static_cast<size_t>(buffer_floats() + layout.stride * layout.row_length));
+    if (!layout.zeros_kept) {
+      zeroed_for = Written{};  // this plan writes every float of the buffer
+      return buffer;
+    }
+    const Written wanted{buffer, layout.row_length, layout.rows, layout.lead, q.pad_top, q.pad_left, q.in_h, q.in_w};
+    if (!(zeroed_for == wanted)) {
+      std::fill(buffer, buffer + buffer_floats(), 0.0f);
+      zeroed_for = wanted;
+    }
+    return buffer;
   }
 };
 
-// ROWS output rows starting at oh, all columns, from the phased buffer.
 // Stores ROWS finished rows of 8 columns at (oh, ow), applying ReLU if asked.
 template <int ROWS>
 inline void store_rows(const PlaneProblem& q, const __m256* acc, bool relu, int64_t oh, int64_t ow, float* y) {
