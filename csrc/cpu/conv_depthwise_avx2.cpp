@@ -17,6 +17,7 @@
 #define FASTCNN_DEPTHWISE_NS depthwise_avx2
 #include "cpu/conv_depthwise_impl.h"
 #include "common/thread_buffer.h"
+#include "cpu/avx2_row_loads.h"
 #include "cpu/conv_util.h"
 
 namespace fastcnn::cpu::depthwise_avx2 {
@@ -56,32 +57,8 @@ struct PlaneProblem {
   }
 };
 
-inline __m256i tail_mask(int64_t valid) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lanes);
-}
-
-// src[first .. first + 8), with zeros for the columns outside [0, width): a plain load
-// where all 8 are inside; else one load from inside the row, shifted into place by a lane
-// permute and masked (masked loads cost about 30 cycles each on AMD cores). A row shorter
-// than 8 is read 8 floats long where `may_overread` says that is safe.
-inline __m256 load_padded(const float* src, int64_t width, int64_t first, bool may_overread) {
-  if (first >= 0 && first + 8 <= width) return _mm256_loadu_ps(src + first);
-  if (first >= width || first + 8 <= 0) return _mm256_setzero_ps();
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i columns = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(first)));
-  const __m256i valid = _mm256_and_si256(_mm256_cmpgt_epi32(columns, _mm256_set1_epi32(-1)),
-                                         _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(width)), columns));
-  const int64_t load_at = std::clamp<int64_t>(first, 0, std::max<int64_t>(width - 8, 0));
-  const __m256 loaded = width >= 8 || may_overread ? _mm256_loadu_ps(src + load_at) : _mm256_maskload_ps(src, tail_mask(width));
-  const __m256i shift = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(first - load_at)));
-  return _mm256_and_ps(_mm256_permutevar8x32_ps(loaded, shift), _mm256_castsi256_ps(valid));
-}
-
 // dst[j] = src[j - pad_left] where 0 <= j - pad_left < src_width, else 0, for j < dst_width
-// (a multiple of 8, dst 32-byte aligned): one aligned store per 8 floats. Stores that
-// overlapped or straddled cache lines, and masked loads, had made this copy half the time
-// of a 14x14 layer.
+// (a multiple of 8, dst 32-byte aligned): one aligned store per 8 floats.
 void copy_row_padded(const float* src, int64_t src_width, int64_t pad_left, float* dst, int64_t dst_width,
                      bool may_overread) {
   for (int64_t j = 0; j < dst_width; j += 8) _mm256_store_ps(dst + j, load_padded(src, src_width, j - pad_left, may_overread));
@@ -194,7 +171,7 @@ inline void store_rows(const PlaneProblem& q, const __m256* acc, bool relu, int6
     if (q.out_w >= 8 || (oh + i) * q.out_w + 8 <= q.out_h * q.out_w) {
       _mm256_storeu_ps(dst, value);
     } else {
-      _mm256_maskstore_ps(dst, tail_mask(q.out_w), value);
+      _mm256_maskstore_ps(dst, range_mask(0, q.out_w), value);
     }
   }
 }
@@ -317,8 +294,8 @@ void backward_weight_plane_fast(const PlanePlan& plan, const float* x, const flo
       const float* gy = grad_y + oh * q.out_w + ow;
       __m256 g;
       if (q.out_w < 8) {  // a plain load and a mask where 8 floats remain in the plane
-        g = oh * q.out_w + 8 <= q.out_h * q.out_w ? _mm256_and_ps(_mm256_loadu_ps(gy), _mm256_castsi256_ps(tail_mask(q.out_w)))
-                                                  : _mm256_maskload_ps(gy, tail_mask(q.out_w));
+        g = oh * q.out_w + 8 <= q.out_h * q.out_w ? _mm256_and_ps(_mm256_loadu_ps(gy), _mm256_castsi256_ps(range_mask(0, q.out_w)))
+                                                  : _mm256_maskload_ps(gy, range_mask(0, q.out_w));
       } else {
         const __m256i fresh = _mm256_cmpgt_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                  _mm256_set1_epi32(static_cast<int>(chunk - ow - 1)));

@@ -2,12 +2,13 @@
 // of a tile row at once, one per lane. Tile tx's patch starts at input column 2*tx, so
 // the column j of 8 neighbouring patches is every other input column: two 8-float loads
 // deinterleaved into even and odd lanes give columns 0 and 1 of all 8 patches, the same
-// from 2 columns further give columns 2 and 3. Loads are masked to the input row (the
-// masked-off lanes read nothing), so borders and padding need no separate path.
+// from 2 columns further give columns 2 and 3. Loads are zero outside the input row
+// (load_padded), so borders and padding need no separate path.
 #include <immintrin.h>
 
 #include <algorithm>
 
+#include "cpu/avx2_row_loads.h"
 #include "cpu/avx2_transpose.h"
 #include "cpu/conv_winograd.h"
 
@@ -15,25 +16,11 @@ namespace fastcnn::cpu::winograd {
 
 namespace {
 
-// Lanes whose index first + lane lies in [0, limit).
-inline __m256i range_mask(int64_t first, int64_t limit) {
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);  // not a global: no AVX at load time
-  const __m256i index = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(first)), lanes);
-  return _mm256_and_si256(_mm256_cmpgt_epi32(index, _mm256_set1_epi32(-1)),
-                          _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(limit)), index));
-}
-
-// row[first .. first + 8), zero outside [0, width). Masked loads are slow on AMD cores,
-// so only the row's ends take them.
-inline __m256 load_in_row(const float* row, int64_t first, int64_t width) {
-  if (first >= 0 && first + 8 <= width) return _mm256_loadu_ps(row + first);
-  return _mm256_maskload_ps(row + first, range_mask(first, width));
-}
-
 // Even and odd columns of row[first .. first + 16), zero outside [0, width).
-inline void deinterleave_load(const float* row, int64_t first, int64_t width, __m256& even, __m256& odd) {
-  const __m256 lo = load_in_row(row, first, width);
-  const __m256 hi = load_in_row(row, first + 8, width);
+inline void deinterleave_load(const float* row, int64_t first, int64_t width, bool may_overread, __m256& even,
+                              __m256& odd) {
+  const __m256 lo = load_padded(row, width, first, may_overread);
+  const __m256 hi = load_padded(row, width, first + 8, may_overread);
   // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
   even = _mm256_castpd_ps(
       _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
@@ -106,8 +93,9 @@ void input_row_avx2(const float* plane, const TileRow& row, float* v, int64_t xi
         continue;
       }
       const float* input = plane + ih * row.in_w;
-      deinterleave_load(input, first, row.in_w, d[i][0], d[i][1]);
-      deinterleave_load(input, first + 2, row.in_w, d[i][2], d[i][3]);
+      const bool may_overread = ih * row.in_w + 8 <= row.in_h * row.in_w;  // 8 floats left in the plane
+      deinterleave_load(input, first, row.in_w, may_overread, d[i][0], d[i][1]);
+      deinterleave_load(input, first + 2, row.in_w, may_overread, d[i][2], d[i][3]);
     }
     __m256 t[4][4];  // B^T d
     for (int j = 0; j < 4; ++j) {
@@ -130,8 +118,8 @@ void output_row_avx2(const float* m_row, int64_t xi_stride, float bias, bool rel
   const __m256 bias_v = _mm256_set1_ps(bias), zero = _mm256_setzero_ps();
   for (int64_t tx = 0; tx < row.tiles_w; tx += 8) {
     const int64_t valid = row.tiles_w - tx;
-    __m256 m[16];  // M holds exactly tiles_w tiles per row
-    for (int xi = 0; xi < 16; ++xi) m[xi] = load_in_row(m_row + xi * xi_stride, tx, row.tiles_w);
+    __m256 m[16];  // M holds exactly tiles_w tiles per row, and the workspace ends in slack
+    for (int xi = 0; xi < 16; ++xi) m[xi] = load_padded(m_row + xi * xi_stride, row.tiles_w, tx, true);
     __m256 t[2][4];  // A^T m
     for (int j = 0; j < 4; ++j) {
       t[0][j] = _mm256_add_ps(_mm256_add_ps(m[j], m[4 + j]), m[8 + j]);

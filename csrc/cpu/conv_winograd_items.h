@@ -45,7 +45,8 @@ inline ItemBuffers item_buffers(int64_t tiles, int64_t first_channels, int64_t s
   b.ld = padded_stride(tiles);
   b.first_stride = padded_stride(first_channels * b.ld);
   b.second_stride = padded_stride(second_channels * b.ld);
-  b.first = conv_util::thread_workspace(static_cast<size_t>(16 * (b.first_stride + b.second_stride)));
+  // 8 floats of slack at the end: the AVX2 output transform reads rows 8 floats long.
+  b.first = conv_util::thread_workspace(static_cast<size_t>(16 * (b.first_stride + b.second_stride) + 8));
   b.second = b.first + 16 * b.first_stride;
   return b;
 }
