@@ -180,6 +180,9 @@ def test_gemm1x1_grouped(kernel_path):
     ((2, 3, 7, 7), (3, 1, 3, 3), 1, 1, 1), ((1, 2, 5, 3), (2, 1, 3, 3), 1, 1, 1), ((3, 2, 2, 2), (2, 1, 3, 3), 1, 1, 1),
     ((2, 3, 16, 9), (3, 1, 3, 3), 1, (1, 2), (1, 2)),  # column dilation in the 3x3 row blocks
     ((1, 2, 11, 17), (2, 1, 3, 3), 3, 1, 1),  # stride 3: phases split from the scratch row
+    # stride 2 on rows of 16 or more: phases split straight from the input rows
+    ((1, 2, 32, 32), (2, 1, 3, 3), 2, 1, 1), ((2, 3, 17, 21), (3, 1, 3, 3), 2, 1, 1),
+    ((1, 2, 20, 35), (2, 1, 3, 3), 2, 0, 1), ((1, 2, 16, 16), (2, 1, 5, 5), 2, 2, 1),
 ], ids=str)
 def test_depthwise_matches_reference(case, kernel_path, threads):
     x_shape, w_shape, stride, padding, dilation = case
@@ -309,10 +312,12 @@ def test_depthwise_buffer_reuse_across_layouts(kernel_path, threads):
     """The stride-1 fast path keeps its buffer's zeros between planes and calls; calls of
     other layouts (stride 2, another padding, the backward passes) write over them."""
     rng = np.random.default_rng(11)
-    same = ((2, 8, 14, 14), 1, 1)  # comes back after each other layout
     others = [((2, 8, 14, 14), 2, 1), ((2, 8, 14, 14), 1, 2), ((1, 8, 9, 12), 1, 0), ((1, 8, 16, 16), 1, 1),
-              ((1, 8, 14, 14), 1, 1)]
-    for x_shape, stride, padding in [same] + [case for other in others for case in (other, same)]:
+              ((1, 8, 14, 14), 1, 1), ((1, 8, 33, 33), 2, 1), ((1, 8, 32, 32), 2, 0)]
+    sequence = []
+    for same in (((2, 8, 14, 14), 1, 1), ((1, 8, 32, 32), 2, 1)):  # each comes back after each other layout
+        sequence += [same] + [case for other in others for case in (other, same)]
+    for x_shape, stride, padding in sequence:
         x = rng.standard_normal(x_shape, dtype=np.float32)
         w = rng.standard_normal((8, 1, 3, 3), dtype=np.float32)
         y = ops.conv2d(x, w, stride=stride, padding=padding, groups=8, algorithm="depthwise")

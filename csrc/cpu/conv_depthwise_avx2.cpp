@@ -27,9 +27,10 @@ namespace {
 constexpr int64_t kMaxTaps = 64;  // broadcast filter taps kept on the stack
 
 // Where one plane's padded, phase-split copy lives and how it is indexed.
-// Column j of a padded row sits at lead + j. With `zeros_kept` (stride 1, rows of 8 or
-// more, no crop), lead puts input column 0 on a 32-byte boundary, and the buffer keeps
-// its zeros from one plane to the next: each plane copies only its rows' data.
+// Column j of a padded row sits at lead + j. With `zeros_kept` (stride 1 with rows of 8
+// or more, or stride 2 with rows of 16 or more; no crop), the buffer keeps its zeros from
+// one plane to the next: each plane copies only its rows' data, for stride 1 to a lead
+// that puts input column 0 on a 32-byte boundary.
 struct PhasedPlane {
   int64_t stride, row_length, rows;  // row (i, phase q) starts at (i * stride + q) * row_length
   int64_t lead;
@@ -53,6 +54,10 @@ struct PlaneProblem {
       const int64_t length = std::max(lead + span, lead + pad_left + in_w);
       return {1, (length + 7) / 8 * 8, rows, lead, true};
     }
+    if (stride_w == 2 && in_w >= 16 && pad_left >= 0) {
+      const int64_t length = std::max(span, (in_w - 1 + pad_left) / 2 + 1);  // the last column's phase index
+      return {2, (length + 7) / 8 * 8, rows, 0, true};
+    }
     return {stride_w, (span + 7) / 8 * 8, rows, 0, false};
   }
 };
@@ -68,14 +73,31 @@ void copy_row_padded(const float* src, int64_t src_width, int64_t pad_left, floa
 // Stride 1 rows are copied in place; larger strides copy the padded row into `scratch`
 // (stride * row_length floats) first and split its phases from there with plain loads.
 void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer, float* scratch) {
-  if (layout.zeros_kept) {  // aligned copies of the rows into a buffer already zeroed around them
-    float* column0 = buffer + q.pad_top * layout.row_length + layout.lead + q.pad_left;
+  if (layout.zeros_kept) {  // the rows' data into a buffer already zeroed around it
+    const int64_t row_floats = layout.stride * layout.row_length;
     for (int64_t ih = std::max<int64_t>(0, -q.pad_top); ih < q.in_h && ih + q.pad_top < layout.rows; ++ih) {
       const float* src = x + ih * q.in_w;
-      float* dst = column0 + ih * layout.row_length;
-      int64_t c = 0;
-      for (; c + 8 <= q.in_w; c += 8) _mm256_store_ps(dst + c, _mm256_loadu_ps(src + c));
-      if (c < q.in_w) _mm256_storeu_ps(dst + q.in_w - 8, _mm256_loadu_ps(src + q.in_w - 8));
+      float* dst = buffer + (ih + q.pad_top) * row_floats + layout.lead;
+      if (layout.stride == 1) {  // aligned stores, the last 8 overlapping the ones before
+        dst += q.pad_left;
+        int64_t c = 0;
+        for (; c + 8 <= q.in_w; c += 8) _mm256_store_ps(dst + c, _mm256_loadu_ps(src + c));
+        if (c < q.in_w) _mm256_storeu_ps(dst + q.in_w - 8, _mm256_loadu_ps(src + q.in_w - 8));
+        continue;
+      }
+      // Stride 2: columns c0 .. c0 + 15 split into even and odd ones; padded column
+      // c + pad_left goes to phase (c + pad_left) % 2 at index (c + pad_left) / 2.
+      for (int64_t c = 0; c < q.in_w; c += 16) {
+        const int64_t c0 = std::min(c, q.in_w - 16);  // the last 16 overlap the ones before
+        const __m256 lo = _mm256_loadu_ps(src + c0), hi = _mm256_loadu_ps(src + c0 + 8);
+        const __m256 even = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+        const __m256 odd = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+        const int64_t first = c0 + q.pad_left;
+        _mm256_storeu_ps(dst + first % 2 * layout.row_length + first / 2, even);
+        _mm256_storeu_ps(dst + (first + 1) % 2 * layout.row_length + (first + 1) / 2, odd);
+      }
     }
     return;
   }
@@ -138,9 +160,9 @@ struct PlanePlan {
     struct FillTag;
     struct Written {  // where the rows' data went: everything else is zero
       const float* buffer;
-      int64_t row_length, rows, lead, pad_top, pad_left, in_h, in_w;
+      int64_t stride, row_length, rows, lead, pad_top, pad_left, in_h, in_w;
       bool operator==(const Written& o) const {
-        return buffer == o.buffer && row_length == o.row_length && rows == o.rows && lead == o.lead &&
+        return buffer == o.buffer && stride == o.stride && row_length == o.row_length && rows == o.rows && lead == o.lead &&
                pad_top == o.pad_top && pad_left == o.pad_left && in_h == o.in_h && in_w == o.in_w;
       }
     };
@@ -150,7 +172,7 @@ struct PlanePlan {
       zeroed_for = Written{};  // this plan writes every float of the buffer
       return buffer;
     }
-    const Written wanted{buffer, layout.row_length, layout.rows, layout.lead, q.pad_top, q.pad_left, q.in_h, q.in_w};
+    const Written wanted{buffer, layout.stride, layout.row_length, layout.rows, layout.lead, q.pad_top, q.pad_left, q.in_h, q.in_w};
     if (!(zeroed_for == wanted)) {
       std::fill(buffer, buffer + buffer_floats(), 0.0f);
       zeroed_for = wanted;
