@@ -178,6 +178,9 @@ def test_gemm1x1_grouped(kernel_path):
     ((2, 4, 14, 14), (4, 1, 3, 3), 1, 1, 1), ((2, 3, 15, 15), (3, 1, 3, 3), 2, 1, 1), ((1, 2, 13, 9), (2, 1, 3, 3), 1, 1, 1),
     # rows shorter than 8: plain stores spill into the next row, the plane's last is masked
     ((2, 3, 7, 7), (3, 1, 3, 3), 1, 1, 1), ((1, 2, 5, 3), (2, 1, 3, 3), 1, 1, 1), ((3, 2, 2, 2), (2, 1, 3, 3), 1, 1, 1),
+    # planes narrower than 8, 'same' 3x3: one flat vector of pixels, in blocks of 7 vectors
+    ((2, 3, 6, 6), (3, 1, 3, 3), 1, 1, 1), ((1, 2, 4, 4), (2, 1, 3, 3), 1, 1, 1), ((1, 2, 2, 4), (2, 1, 3, 3), 1, 1, 1),
+    ((1, 2, 36, 7), (2, 1, 3, 3), 1, 1, 1), ((1, 2, 7, 1), (2, 1, 3, 3), 1, 1, 1),
     ((2, 3, 16, 9), (3, 1, 3, 3), 1, (1, 2), (1, 2)),  # column dilation in the 3x3 row blocks
     ((1, 2, 11, 17), (2, 1, 3, 3), 3, 1, 1),  # stride 3: phases split from the scratch row
     # stride 2 on rows of 16 or more: phases split straight from the input rows

@@ -255,6 +255,92 @@ void forward_rows_3x3(const PlaneProblem& q, const PhasedPlane& layout, const fl
   }
 }
 
+// Planes narrower than 8 under a 3x3 filter with stride 1 and padding 1 (MobileNet's 7x7
+// blocks): the rows of 8 lanes would leave lanes idle and copy 9 padded rows per plane.
+// Instead the plane is one flat vector of pixels, 8 outputs at a time: output p reads
+// pixel p + (r - 1) * W + (s - 1). Zeros before and after the pixels give the top and
+// bottom padding; a neighbour across a row end is the left or right padding, so the taps
+// of column 0 read a copy with the last column zeroed, those of column 2 one with the
+// first column zeroed.
+constexpr int64_t kFlatMaxPixels = 256;
+
+struct FlatPlan {
+  int64_t width, pixels, vectors, copy_floats;  // each copy: 8 zeros, the pixels, zeros to the end
+  alignas(32) int32_t keep[3][kFlatMaxPixels / 8][8];  // per tap column: lanes the copy keeps
+
+  static bool fits(const PlaneProblem& q) {
+    return q.kernel_h == 3 && q.kernel_w == 3 && q.stride_h == 1 && q.stride_w == 1 && q.dilation_h == 1 &&
+           q.dilation_w == 1 && q.pad_top == 1 && q.pad_left == 1 && q.out_h == q.in_h && q.out_w == q.in_w &&
+           q.in_w < 8 && q.in_h * q.in_w >= 8 && q.in_h * q.in_w <= kFlatMaxPixels;
+  }
+  explicit FlatPlan(const PlaneProblem& q)
+      : width(q.in_w), pixels(q.in_h * q.in_w), vectors((pixels + 7) / 8), copy_floats(8 * vectors + 24) {
+    for (int s = 0; s < 3; ++s) {
+      for (int64_t p = 0; p < 8 * vectors; ++p) {
+        const int64_t column = p % width;
+        const bool wrapped = (s == 0 && column == width - 1) || (s == 2 && column == 0);
+        keep[s][p / 8][p % 8] = p < pixels && !wrapped ? -1 : 0;
+      }
+    }
+  }
+};
+
+// COUNT vectors of outputs from vector k on, from the three copies.
+template <int COUNT>
+inline void flat_block(const FlatPlan& plan, const float* copies, const __m256* weight, float bias, bool relu,
+                       int64_t k, float* y) {
+  __m256 acc[COUNT];
+  for (int i = 0; i < COUNT; ++i) acc[i] = _mm256_set1_ps(bias);
+  for (int r = 0; r < 3; ++r) {
+    for (int s = 0; s < 3; ++s) {
+      const float* src = copies + s * plan.copy_floats + 8 + 8 * k + (r - 1) * plan.width + (s - 1);
+      for (int i = 0; i < COUNT; ++i) acc[i] = _mm256_fmadd_ps(weight[r * 3 + s], _mm256_loadu_ps(src + 8 * i), acc[i]);
+    }
+  }
+  for (int i = 0; i < COUNT; ++i) {
+    const __m256 value = relu ? _mm256_max_ps(_mm256_setzero_ps(), acc[i]) : acc[i];
+    const int64_t first = 8 * (k + i);
+    if (first + 8 <= plan.pixels) {
+      _mm256_storeu_ps(y + first, value);
+    } else {
+      _mm256_maskstore_ps(y + first, range_mask(0, plan.pixels - first), value);  // once per plane
+    }
+  }
+}
+
+void forward_plane_flat(const FlatPlan& plan, const float* x, const float* w, float bias, bool relu, float* y) {
+  struct FlatTag;
+  float* copies = detail::thread_buffer<FlatTag>(static_cast<size_t>(3 * plan.copy_floats));
+  const __m256 zero = _mm256_setzero_ps();
+  for (int s = 0; s < 3; ++s) {
+    float* copy = copies + s * plan.copy_floats;
+    _mm256_storeu_ps(copy, zero);
+    for (int64_t j = 8 + 8 * plan.vectors; j < plan.copy_floats; j += 8) _mm256_storeu_ps(copy + j, zero);
+  }
+  for (int64_t k = 0; k < plan.vectors; ++k) {
+    const __m256 pixels = load_padded(x, plan.pixels, 8 * k, false);
+    for (int s = 0; s < 3; ++s) {
+      const __m256 keep = _mm256_load_ps(reinterpret_cast<const float*>(plan.keep[s][k]));
+      _mm256_storeu_ps(copies + s * plan.copy_floats + 8 + 8 * k, _mm256_and_ps(pixels, keep));
+    }
+  }
+  __m256 weight[9];
+  for (int t = 0; t < 9; ++t) weight[t] = _mm256_set1_ps(w[t]);
+  // Up to 7 vectors at a time (a 7x7 plane is 7): 7 sums and the 9 weights fill the
+  // registers, and each sum's chain of 9 FMAs overlaps the others'.
+  int64_t k = 0;
+  for (; k + 7 <= plan.vectors; k += 7) flat_block<7>(plan, copies, weight, bias, relu, k, y);
+  switch (plan.vectors - k) {
+    case 6: return flat_block<6>(plan, copies, weight, bias, relu, k, y);
+    case 5: return flat_block<5>(plan, copies, weight, bias, relu, k, y);
+    case 4: return flat_block<4>(plan, copies, weight, bias, relu, k, y);
+    case 3: return flat_block<3>(plan, copies, weight, bias, relu, k, y);
+    case 2: return flat_block<2>(plan, copies, weight, bias, relu, k, y);
+    case 1: return flat_block<1>(plan, copies, weight, bias, relu, k, y);
+    default: return;
+  }
+}
+
 // One plane: y (out_h x out_w) = bias + the filter `w` (R x S, row-major) over x.
 void forward_plane_fast(const PlanePlan& plan, const float* x, const float* w, float bias, bool relu, float* y) {
   const PlaneProblem& q = plan.q;
@@ -341,28 +427,47 @@ bool fast_path_fits(const Conv2dParams& p) { return p.kernel_h * p.kernel_w <= k
 
 }  // namespace
 
-void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
-                       float* y) {
-  if (!fast_path_fits(p)) return generic_forward(p, x, w, bias, relu, y);
-  const PlanePlan plan(forward_problem(p));
-  const PlaneProblem& q = plan.q;
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = q.out_h * q.out_w, taps = p.kernel_h * p.kernel_w;
+namespace {
+
+// The forward pass over every plane with `plane_pass` (forward_plane_fast or _flat).
+template <class Plan, class PlanePass>
+void forward_planes(const Conv2dParams& p, const Plan& plan, PlanePass plane_pass, const float* x, const float* w,
+                    const float* bias, bool relu, float* y) {
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h() * p.out_w(), taps = p.kernel_h * p.kernel_w;
   for_each_plane(p.batch * p.in_channels, out_plane * taps, [&](int64_t plane) {
     const int64_t c = plane % p.in_channels;
-    forward_plane_fast(plan, x + plane * in_plane, w + c * taps, bias ? bias[c] : 0.0f, relu, y + plane * out_plane);
+    plane_pass(plan, x + plane * in_plane, w + c * taps, bias ? bias[c] : 0.0f, relu, y + plane * out_plane);
   });
 }
 
-void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
-  if (!fast_path_fits(p) || p.stride_h != 1 || p.stride_w != 1) return generic_backward_data(p, grad_y, w, grad_x);
-  const PlanePlan plan(backward_data_problem(p));
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = plan.q.in_h * plan.q.in_w, taps = p.kernel_h * p.kernel_w;
+// grad_x plane by plane: the forward pass of grad_y with the filter flipped.
+template <class Plan, class PlanePass>
+void backward_data_planes(const Conv2dParams& p, const Plan& plan, PlanePass plane_pass, const float* grad_y,
+                          const float* w, float* grad_x) {
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h() * p.out_w(), taps = p.kernel_h * p.kernel_w;
   for_each_plane(p.batch * p.in_channels, in_plane * taps, [&](int64_t plane) {
     const int64_t c = plane % p.in_channels;
     float flipped[kMaxTaps];
     for (int64_t t = 0; t < taps; ++t) flipped[t] = w[c * taps + taps - 1 - t];
-    forward_plane_fast(plan, grad_y + plane * out_plane, flipped, 0.0f, false, grad_x + plane * in_plane);
+    plane_pass(plan, grad_y + plane * out_plane, flipped, 0.0f, false, grad_x + plane * in_plane);
   });
+}
+
+}  // namespace
+
+void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, bool relu,
+                       float* y) {
+  if (!fast_path_fits(p)) return generic_forward(p, x, w, bias, relu, y);
+  const PlaneProblem problem = forward_problem(p);
+  if (FlatPlan::fits(problem)) return forward_planes(p, FlatPlan(problem), forward_plane_flat, x, w, bias, relu, y);
+  forward_planes(p, PlanePlan(problem), forward_plane_fast, x, w, bias, relu, y);
+}
+
+void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
+  if (!fast_path_fits(p) || p.stride_h != 1 || p.stride_w != 1) return generic_backward_data(p, grad_y, w, grad_x);
+  const PlaneProblem problem = backward_data_problem(p);
+  if (FlatPlan::fits(problem)) return backward_data_planes(p, FlatPlan(problem), forward_plane_flat, grad_y, w, grad_x);
+  backward_data_planes(p, PlanePlan(problem), forward_plane_fast, grad_y, w, grad_x);
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
