@@ -186,6 +186,7 @@ def test_gemm1x1_grouped(kernel_path):
     # stride 2 on rows of 16 or more: phases split straight from the input rows
     ((1, 2, 32, 32), (2, 1, 3, 3), 2, 1, 1), ((2, 3, 17, 21), (3, 1, 3, 3), 2, 1, 1),
     ((1, 2, 20, 35), (2, 1, 3, 3), 2, 0, 1), ((1, 2, 16, 16), (2, 1, 5, 5), 2, 2, 1),
+    ((2, 3, 14, 14), (3, 1, 3, 3), 2, 1, 1), ((1, 2, 9, 11), (2, 1, 3, 3), 2, 1, 1),  # rows of 8 to 15
 ], ids=str)
 def test_depthwise_matches_reference(case, kernel_path, threads):
     x_shape, w_shape, stride, padding, dilation = case

@@ -27,10 +27,9 @@ namespace {
 constexpr int64_t kMaxTaps = 64;  // broadcast filter taps kept on the stack
 
 // Where one plane's padded, phase-split copy lives and how it is indexed.
-// Column j of a padded row sits at lead + j. With `zeros_kept` (stride 1 with rows of 8
-// or more, or stride 2 with rows of 16 or more; no crop), the buffer keeps its zeros from
-// one plane to the next: each plane copies only its rows' data, for stride 1 to a lead
-// that puts input column 0 on a 32-byte boundary.
+// Column j of a padded row sits at lead + j. With `zeros_kept` (stride 1 or 2, rows of 8
+// or more, no crop), the buffer keeps its zeros from one plane to the next: each plane
+// copies only its rows' data, for stride 1 to a lead that puts column 0 on 32 bytes.
 struct PhasedPlane {
   int64_t stride, row_length, rows;  // row (i, phase q) starts at (i * stride + q) * row_length
   int64_t lead;
@@ -54,8 +53,9 @@ struct PlaneProblem {
       const int64_t length = std::max(lead + span, lead + pad_left + in_w);
       return {1, (length + 7) / 8 * 8, rows, lead, true};
     }
-    if (stride_w == 2 && in_w >= 16 && pad_left >= 0) {
-      const int64_t length = std::max(span, (in_w - 1 + pad_left) / 2 + 1);  // the last column's phase index
+    if (stride_w == 2 && in_w >= 8 && pad_left >= 0) {
+      // Past the last column's phase index; a row shorter than 16 is split as 16 columns.
+      const int64_t length = std::max({span, (in_w - 1 + pad_left) / 2 + 1, (pad_left + 1) / 2 + 8});
       return {2, (length + 7) / 8 * 8, rows, 0, true};
     }
     return {stride_w, (span + 7) / 8 * 8, rows, 0, false};
@@ -86,10 +86,12 @@ void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* 
         continue;
       }
       // Stride 2: columns c0 .. c0 + 15 split into even and odd ones; padded column
-      // c + pad_left goes to phase (c + pad_left) % 2 at index (c + pad_left) / 2.
+      // c + pad_left goes to phase (c + pad_left) % 2 at index (c + pad_left) / 2. A row
+      // shorter than 16 is one such split, zero past its end.
       for (int64_t c = 0; c < q.in_w; c += 16) {
-        const int64_t c0 = std::min(c, q.in_w - 16);  // the last 16 overlap the ones before
-        const __m256 lo = _mm256_loadu_ps(src + c0), hi = _mm256_loadu_ps(src + c0 + 8);
+        const int64_t c0 = std::max<int64_t>(0, std::min(c, q.in_w - 16));  // the last 16 overlap the ones before
+        const __m256 lo = _mm256_loadu_ps(src + c0);
+        const __m256 hi = q.in_w >= 16 ? _mm256_loadu_ps(src + c0 + 8) : load_padded(src, q.in_w, 8, false);
         const __m256 even = _mm256_castpd_ps(
             _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
         const __m256 odd = _mm256_castpd_ps(
