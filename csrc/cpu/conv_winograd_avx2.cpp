@@ -54,12 +54,14 @@ void filters_avx2(const FilterSource& source, int64_t begin, int64_t end, int64_
     }
     const float* base = source.w + o * source.outer_stride + i * source.inner_stride;
     __m256 g[9];
-    if (!source.flip && source.inner_stride == 9) {
-      // 8 filters side by side in memory (the forward pass): taps 0-7 of each as a row of
-      // an 8x8 transpose, tap 8 by scalar loads; gathers are slow on AMD cores.
-      for (int lane = 0; lane < 8; ++lane) g[lane] = _mm256_loadu_ps(base + 9 * lane);
-      transpose8x8(g);
-      g[8] = _mm256_setr_ps(base[8], base[17], base[26], base[35], base[44], base[53], base[62], base[71]);
+    if (source.inner_stride == 9) {
+      // 8 filters side by side in memory: taps 0-7 of each as a row of an 8x8 transpose,
+      // tap 8 by scalar loads; gathers are slow on AMD cores.
+      __m256 taps[9];
+      for (int lane = 0; lane < 8; ++lane) taps[lane] = _mm256_loadu_ps(base + 9 * lane);
+      transpose8x8(taps);
+      taps[8] = _mm256_setr_ps(base[8], base[17], base[26], base[35], base[44], base[53], base[62], base[71]);
+      for (int t = 0; t < 9; ++t) g[t] = taps[source.flip ? 8 - t : t];
     } else {
       for (int t = 0; t < 9; ++t) g[t] = _mm256_i32gather_ps(base + (source.flip ? 8 - t : t), lane_offsets, 4);
     }
