@@ -14,7 +14,10 @@ struct TileRow {
   int64_t in_h, in_w, out_h, out_w, tiles_w, ty, pad_top, pad_left;
 };
 
-// v[xi * xi_stride + tx] = (B^T d B)[xi] for tiles tx in [0, tiles_w).
+// v[xi * xi_stride + tx] = (B^T d B)[xi] for tiles tx in [0, tiles_w). It may write up
+// to 7 floats past tile tiles_w - 1 (the AVX2 build stores whole vectors: masked stores
+// are slow on AMD cores), so callers write a matrix's rows in order, each over the last
+// one's overflow, and leave 8 floats of slack after each row (item_buffers does).
 using InputRowFn = void (*)(const float* plane, const TileRow& row, float* v, int64_t xi_stride);
 // plane[2x2 tile tx] = relu?(A^T m A + bias) with m[xi] = m_row[xi * xi_stride + tx].
 using OutputRowFn = void (*)(const float* m_row, int64_t xi_stride, float bias, bool relu, const TileRow& row,

@@ -86,7 +86,7 @@ void filters_avx2(const FilterSource& source, int64_t begin, int64_t end, int64_
 
 void input_row_avx2(const float* plane, const TileRow& row, float* v, int64_t xi_stride) {
   for (int64_t tx = 0; tx < row.tiles_w; tx += 8) {
-    const int64_t first = 2 * tx - row.pad_left, valid = row.tiles_w - tx;
+    const int64_t first = 2 * tx - row.pad_left;
     __m256 d[4][4];
     for (int i = 0; i < 4; ++i) {
       const int64_t ih = 2 * row.ty - row.pad_top + i;
@@ -106,11 +106,11 @@ void input_row_avx2(const float* plane, const TileRow& row, float* v, int64_t xi
       t[2][j] = _mm256_sub_ps(d[2][j], d[1][j]);
       t[3][j] = _mm256_sub_ps(d[1][j], d[3][j]);
     }
-    for (int i = 0; i < 4; ++i) {  // (B^T d) B
-      store_lanes(v + (i * 4 + 0) * xi_stride + tx, _mm256_sub_ps(t[i][0], t[i][2]), valid);
-      store_lanes(v + (i * 4 + 1) * xi_stride + tx, _mm256_add_ps(t[i][1], t[i][2]), valid);
-      store_lanes(v + (i * 4 + 2) * xi_stride + tx, _mm256_sub_ps(t[i][2], t[i][1]), valid);
-      store_lanes(v + (i * 4 + 3) * xi_stride + tx, _mm256_sub_ps(t[i][1], t[i][3]), valid);
+    for (int i = 0; i < 4; ++i) {  // (B^T d) B, 8 lanes even past the row's end (see InputRowFn)
+      _mm256_storeu_ps(v + (i * 4 + 0) * xi_stride + tx, _mm256_sub_ps(t[i][0], t[i][2]));
+      _mm256_storeu_ps(v + (i * 4 + 1) * xi_stride + tx, _mm256_add_ps(t[i][1], t[i][2]));
+      _mm256_storeu_ps(v + (i * 4 + 2) * xi_stride + tx, _mm256_sub_ps(t[i][2], t[i][1]));
+      _mm256_storeu_ps(v + (i * 4 + 3) * xi_stride + tx, _mm256_sub_ps(t[i][1], t[i][3]));
     }
   }
 }

@@ -42,7 +42,7 @@ struct ItemBuffers {
 };
 inline ItemBuffers item_buffers(int64_t tiles, int64_t first_channels, int64_t second_channels) {
   ItemBuffers b;
-  b.ld = padded_stride(tiles);
+  b.ld = padded_stride(tiles + 8);  // slack for input_row's overflow
   b.first_stride = padded_stride(first_channels * b.ld);
   b.second_stride = padded_stride(second_channels * b.ld);
   // 8 floats of slack at the end: the AVX2 output transform reads rows 8 floats long.
