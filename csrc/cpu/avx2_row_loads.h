@@ -1,4 +1,5 @@
-// Loads of 8 floats from a row, zero outside it, for files built with -mavx2 only.
+// Loads of 8 floats from a row, zero outside it, and the split of 16 into even and odd
+// ones, for files built with -mavx2 only.
 // Internal header; its functions have internal linkage, so no AVX2 code can leak into a
 // portable file through the linker's choice among copies of an inline function.
 #pragma once
@@ -33,6 +34,13 @@ inline __m256 load_padded(const float* row, int64_t width, int64_t first, bool m
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   const __m256i shift = _mm256_add_epi32(lanes, _mm256_set1_epi32(static_cast<int>(first - load_at)));
   return _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(row + load_at), shift), _mm256_castsi256_ps(valid));
+}
+
+// The even and odd floats of lo:hi (16 in a row), each 8 in order.
+inline void split_even_odd(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
+  // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
 }
 
 }  // namespace

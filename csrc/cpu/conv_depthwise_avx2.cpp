@@ -69,40 +69,42 @@ void copy_row_padded(const float* src, int64_t src_width, int64_t pad_left, floa
   for (int64_t j = 0; j < dst_width; j += 8) _mm256_store_ps(dst + j, load_padded(src, src_width, j - pad_left, may_overread));
 }
 
-// buffer[row][phase][j] = x[row - pad_top][j * stride + phase - pad_left], zero outside x.
-// Stride 1 rows are copied in place; larger strides copy the padded row into `scratch`
-// (stride * row_length floats) first and split its phases from there with plain loads.
-void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer, float* scratch) {
-  if (layout.zeros_kept) {  // the rows' data into a buffer already zeroed around it
-    const int64_t row_floats = layout.stride * layout.row_length;
-    for (int64_t ih = std::max<int64_t>(0, -q.pad_top); ih < q.in_h && ih + q.pad_top < layout.rows; ++ih) {
-      const float* src = x + ih * q.in_w;
-      float* dst = buffer + (ih + q.pad_top) * row_floats + layout.lead;
-      if (layout.stride == 1) {  // aligned stores, the last 8 overlapping the ones before
-        dst += q.pad_left;
-        int64_t c = 0;
-        for (; c + 8 <= q.in_w; c += 8) _mm256_store_ps(dst + c, _mm256_loadu_ps(src + c));
-        if (c < q.in_w) _mm256_storeu_ps(dst + q.in_w - 8, _mm256_loadu_ps(src + q.in_w - 8));
-        continue;
-      }
-      // Stride 2: columns c0 .. c0 + 15 split into even and odd ones; padded column
-      // c + pad_left goes to phase (c + pad_left) % 2 at index (c + pad_left) / 2. A row
-      // shorter than 16 is one such split, zero past its end.
-      for (int64_t c = 0; c < q.in_w; c += 16) {
-        const int64_t c0 = std::max<int64_t>(0, std::min(c, q.in_w - 16));  // the last 16 overlap the ones before
-        const __m256 lo = _mm256_loadu_ps(src + c0);
-        const __m256 hi = q.in_w >= 16 ? _mm256_loadu_ps(src + c0 + 8) : load_padded(src, q.in_w, 8, false);
-        const __m256 even = _mm256_castpd_ps(
-            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
-        const __m256 odd = _mm256_castpd_ps(
-            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
-        const int64_t first = c0 + q.pad_left;
-        _mm256_storeu_ps(dst + first % 2 * layout.row_length + first / 2, even);
-        _mm256_storeu_ps(dst + (first + 1) % 2 * layout.row_length + (first + 1) / 2, odd);
-      }
+// fill_phased for a zeros_kept layout: only the rows' data, into a buffer already zeroed
+// around it (PlanePlan::workspace).
+void fill_data_only(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer) {
+  const int64_t row_floats = layout.stride * layout.row_length;
+  for (int64_t ih = std::max<int64_t>(0, -q.pad_top); ih < q.in_h && ih + q.pad_top < layout.rows; ++ih) {
+    const float* src = x + ih * q.in_w;
+    float* dst = buffer + (ih + q.pad_top) * row_floats + layout.lead;
+    if (layout.stride == 1) {  // aligned stores, the last 8 overlapping the ones before
+      dst += q.pad_left;
+      int64_t c = 0;
+      for (; c + 8 <= q.in_w; c += 8) _mm256_store_ps(dst + c, _mm256_loadu_ps(src + c));
+      if (c < q.in_w) _mm256_storeu_ps(dst + q.in_w - 8, _mm256_loadu_ps(src + q.in_w - 8));
+      continue;
     }
-    return;
+    // Stride 2: columns c0 .. c0 + 15 split into even and odd ones; padded column
+    // c + pad_left goes to phase (c + pad_left) % 2 at index (c + pad_left) / 2. A row
+    // shorter than 16 is one such split, zero past its end.
+    for (int64_t c = 0; c < q.in_w; c += 16) {
+      const int64_t c0 = std::max<int64_t>(0, std::min(c, q.in_w - 16));  // the last 16 overlap the ones before
+      const __m256 lo = _mm256_loadu_ps(src + c0);
+      const __m256 hi = q.in_w >= 16 ? _mm256_loadu_ps(src + c0 + 8) : load_padded(src, q.in_w, 8, false);
+      __m256 even, odd;
+      split_even_odd(lo, hi, even, odd);
+      const int64_t first = c0 + q.pad_left;
+      _mm256_storeu_ps(dst + first % 2 * layout.row_length + first / 2, even);
+      _mm256_storeu_ps(dst + (first + 1) % 2 * layout.row_length + (first + 1) / 2, odd);
+    }
   }
+}
+
+// buffer[row][phase][j] = x[row - pad_top][j * stride + phase - pad_left], zero outside x,
+// at lead + j. Outside zeros_kept layouts stride 1 rows are copied in place; larger
+// strides copy the padded row into `scratch` (stride * row_length floats) first and split
+// its phases from there with plain loads.
+void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* x, float* buffer, float* scratch) {
+  if (layout.zeros_kept) return fill_data_only(q, layout, x, buffer);
   const int64_t row_floats = layout.stride * layout.row_length;
   for (int64_t row = 0; row < layout.rows; ++row) {
     const int64_t ih = row - q.pad_top;
@@ -120,13 +122,10 @@ void fill_phased(const PlaneProblem& q, const PhasedPlane& layout, const float* 
     copy_row_padded(row_start, q.in_w, q.pad_left, scratch, row_floats, may_overread);
     if (layout.stride == 2) {
       for (int64_t j = 0; j < layout.row_length; j += 8) {
-        const __m256 lo = _mm256_loadu_ps(scratch + 2 * j), hi = _mm256_loadu_ps(scratch + 2 * j + 8);
-        // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
-        const __m256 even = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m256 odd = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
-        _mm256_storeu_ps(dst + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), 0xD8)));
-        _mm256_storeu_ps(dst + layout.row_length + j,
-                         _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(odd), 0xD8)));
+        __m256 even, odd;
+        split_even_odd(_mm256_loadu_ps(scratch + 2 * j), _mm256_loadu_ps(scratch + 2 * j + 8), even, odd);
+        _mm256_storeu_ps(dst + j, even);
+        _mm256_storeu_ps(dst + layout.row_length + j, odd);
       }
       continue;
     }

@@ -19,13 +19,8 @@ namespace {
 // Even and odd columns of row[first .. first + 16), zero outside [0, width).
 inline void deinterleave_load(const float* row, int64_t first, int64_t width, bool may_overread, __m256& even,
                               __m256& odd) {
-  const __m256 lo = load_padded(row, width, first, may_overread);
-  const __m256 hi = load_padded(row, width, first + 8, may_overread);
-  // shuffle: [l0 l2 h0 h2 | l4 l6 h4 h6]; the 64-bit permute restores column order.
-  even = _mm256_castpd_ps(
-      _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
-  odd = _mm256_castpd_ps(
-      _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+  split_even_odd(load_padded(row, width, first, may_overread), load_padded(row, width, first + 8, may_overread), even,
+                 odd);
 }
 
 inline void store_lanes(float* dst, __m256 value, int64_t valid) {
