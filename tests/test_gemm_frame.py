@@ -86,3 +86,27 @@ def test_edge_kernels_touch_only_their_part_of_c(kernel_path):
         check_gemm(_C.gemm, a, b, c, beta=0.5, bias=random_matrix(rng, (n,)), relu=True)
         np.testing.assert_array_equal(flat[:32], 7.0)
         np.testing.assert_array_equal(flat[32 + m * n:], 7.0)
+
+
+# M <= 144 (one A block): columns dealt out in chunks; larger M: a fixed grid of blocks.
+SPLIT_SHAPES = [(6, 784, 25), (16, 100, 150), (64, 3000, 27), (144, 1000, 300), (100, 333, 800), (300, 200, 70)]
+
+
+@pytest.mark.parametrize("m,n,k", SPLIT_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SPLIT_SHAPES])
+def test_results_do_not_depend_on_the_thread_count(kernel_path, m, n, k):
+    """However the threads split C (chunks taken in whatever order, or grid blocks), each
+    value is computed with the same K blocks and tile kernels: equal bits for 1 to 4 threads."""
+    import fastcnn
+
+    rng = rng_for("split", m, n, k)
+    a, b = make_operands(rng, m, n, k)
+    previous = fastcnn.get_num_threads()
+    try:
+        results = []
+        for num_threads in (1, 2, 3, 4):
+            fastcnn.set_num_threads(num_threads)
+            results.append(run(a, b, dict(beta=0.5, bias_mode="column", relu=True), (m, n, k)))
+    finally:
+        fastcnn.set_num_threads(previous)
+    for num_threads, result in zip((2, 3, 4), results[1:]):
+        np.testing.assert_array_equal(result, results[0], err_msg=f"{num_threads} threads vs 1")

@@ -11,8 +11,12 @@
 // loops on its block with its own packing buffers. No barrier is ever needed (idle OpenMP
 // threads sleep, so each barrier would cost a wake-up); the price is that threads in the
 // same grid row pack the same A and threads in the same column the same B, which the
-// grid choice (choose_thread_grid) weighs against load balance.
+// grid choice (choose_thread_grid) weighs against load balance. With one A block
+// (M <= MC) the threads instead take chunks of columns from a shared counter
+// (gemm_column_chunks): still no barrier, and a thread slowed by another process on its
+// core does less of the work.
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 
 #include "common/parallel.h"
@@ -147,6 +151,10 @@ GemmParams sub_gemm(const GemmParams& p, int64_t i0, int64_t i1, int64_t j0, int
   return sub;
 }
 
+// The smallest chunk of gemm_column_chunks, in multiply-adds (about a microsecond): its
+// setup stays negligible, and the threads finish at most this far apart.
+constexpr int64_t kMinChunkFmas = int64_t(1) << 16;
+
 struct ThreadGrid {
   int rows = 1, cols = 1;
 };
@@ -171,6 +179,39 @@ ThreadGrid choose_thread_grid(const GemmParams& p, int threads) {
   return best;
 }
 
+// A whole op(A) packed by each thread for gemm_column_chunks (see thread_buffer.h).
+struct WholeATag;
+
+// One A block (M <= MC, a convolution's usual GEMM) on several threads: each thread packs
+// all of A (as a 1 x T grid would), then takes chunks of B's panels from a shared counter
+// until none are left, each a 1/(2T) share of what is left (large chunks first, small
+// ones to even out the end). A thread that loses its core to another process for a
+// while (a shared machine) then computes fewer chunks instead of holding up the whole
+// call, as a fixed split makes it. Each chunk is a GEMM of its own over all of K, with
+// the K blocks and tiles one thread would use, so the result does not depend on the split.
+void gemm_column_chunks(const GemmParams& p, const GemmKernels& kernels, int threads) {
+  const int64_t n_panels = ceil_div(p.n, NR);
+  const int64_t panel_fmas = ceil_div(p.m, MR) * MR * NR * p.k;
+  const int64_t min_chunk = std::max<int64_t>(1, kMinChunkFmas / panel_fmas);
+  std::atomic<int64_t> next_panel{0};
+  detail::parallel_region(threads, [&](int, int team) {
+    GemmParams whole = p;
+    if (!p.packed_a) {
+      float* packed = detail::thread_buffer<WholeATag>(static_cast<size_t>(gemm_packed_a_floats(p.m, p.k)));
+      gemm_pack_a(p, packed);
+      whole.packed_a = packed;
+    }
+    int64_t begin = next_panel.load(std::memory_order_relaxed);
+    while (begin < n_panels) {
+      const int64_t size = std::max(min_chunk, (n_panels - begin) / (2 * team));
+      const int64_t end = std::min(n_panels, begin + size);
+      if (!next_panel.compare_exchange_weak(begin, end, std::memory_order_relaxed)) continue;  // begin reloaded
+      gemm_serial(sub_gemm(whole, 0, p.m, begin * NR, std::min(p.n, end * NR)), kernels, 0, p.m);
+      begin = next_panel.load(std::memory_order_relaxed);
+    }
+  });
+}
+
 }  // namespace
 
 void gemm_blocked(const GemmParams& p, const GemmKernels& kernels, int threads) {
@@ -178,6 +219,7 @@ void gemm_blocked(const GemmParams& p, const GemmKernels& kernels, int threads) 
     detail::parallel_region(1, [&](int, int) { gemm_serial(p, kernels, 0, p.m); });
     return;
   }
+  if (p.m <= MC) return gemm_column_chunks(p, kernels, threads);
   const ThreadGrid grid = choose_thread_grid(p, threads);
   const int64_t m_panels = ceil_div(p.m, MR), n_panels = ceil_div(p.n, NR);
   detail::parallel_region(grid.rows * grid.cols, [&](int tid, int team) {
