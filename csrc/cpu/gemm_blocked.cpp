@@ -11,8 +11,8 @@
 // loops on its block with its own packing buffers. No barrier is ever needed (idle OpenMP
 // threads sleep, so each barrier would cost a wake-up); the price is that threads in the
 // same grid row pack the same A and threads in the same column the same B, which the
-// grid choice (choose_thread_grid) weighs against load balance. With one A block
-// (M <= MC) the threads instead take chunks of columns from a shared counter
+// grid choice (choose_thread_grid) weighs against load balance. With one small A block
+// (M <= MC, packed A up to 1 MiB) the threads instead take chunks of columns from a shared counter
 // (gemm_column_chunks): still no barrier, and a thread slowed by another process on its
 // core does less of the work.
 #include <algorithm>
@@ -154,6 +154,9 @@ GemmParams sub_gemm(const GemmParams& p, int64_t i0, int64_t i1, int64_t j0, int
 // The smallest chunk of gemm_column_chunks, in multiply-adds (about a microsecond): its
 // setup stays negligible, and the threads finish at most this far apart.
 constexpr int64_t kMinChunkFmas = int64_t(1) << 16;
+// The largest A that gemm_column_chunks packs whole (1 MiB, one L2): each chunk reads all
+// of it again, so a larger one (a long K) would come from L3 or memory once per chunk.
+constexpr int64_t kMaxWholeAFloats = int64_t(1) << 18;
 
 struct ThreadGrid {
   int rows = 1, cols = 1;
@@ -219,7 +222,9 @@ void gemm_blocked(const GemmParams& p, const GemmKernels& kernels, int threads) 
     detail::parallel_region(1, [&](int, int) { gemm_serial(p, kernels, 0, p.m); });
     return;
   }
-  if (p.m <= MC) return gemm_column_chunks(p, kernels, threads);
+  if (p.m <= MC && gemm_packed_a_floats(p.m, p.k) <= kMaxWholeAFloats) {
+    return gemm_column_chunks(p, kernels, threads);
+  }
   const ThreadGrid grid = choose_thread_grid(p, threads);
   const int64_t m_panels = ceil_div(p.m, MR), n_panels = ceil_div(p.n, NR);
   detail::parallel_region(grid.rows * grid.cols, [&](int tid, int team) {
