@@ -88,10 +88,10 @@ def test_edge_kernels_touch_only_their_part_of_c(kernel_path):
         np.testing.assert_array_equal(flat[32 + m * n:], 7.0)
 
 
-# M <= 144 (one A block) and packed A up to 2**18 floats: columns dealt out in chunks;
-# otherwise (64 x 300 x 5000, 300 x 200 x 70) a fixed grid of blocks.
+# Packed A up to 2**18 floats with M <= 144 or a 1 x T grid (300 x 2000 x 70): columns
+# dealt out in chunks; otherwise (64 x 300 x 5000, 300 x 200 x 70) a fixed grid of blocks.
 SPLIT_SHAPES = [(6, 784, 25), (16, 100, 150), (64, 3000, 27), (144, 1000, 300), (100, 333, 800), (64, 300, 5000),
-                (300, 200, 70)]
+                (300, 200, 70), (300, 2000, 70)]
 
 
 @pytest.mark.parametrize("m,n,k", SPLIT_SHAPES, ids=[f"{m}x{n}x{k}" for m, n, k in SPLIT_SHAPES])

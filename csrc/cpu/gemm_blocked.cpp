@@ -11,10 +11,10 @@
 // loops on its block with its own packing buffers. No barrier is ever needed (idle OpenMP
 // threads sleep, so each barrier would cost a wake-up); the price is that threads in the
 // same grid row pack the same A and threads in the same column the same B, which the
-// grid choice (choose_thread_grid) weighs against load balance. With one small A block
-// (M <= MC, packed A up to 1 MiB) the threads instead take chunks of columns from a shared counter
-// (gemm_column_chunks): still no barrier, and a thread slowed by another process on its
-// core does less of the work.
+// grid choice (choose_thread_grid) weighs against load balance. With a small A (packed,
+// up to 1 MiB) that each thread would pack whole anyway, the threads instead take chunks
+// of columns from a shared counter (gemm_column_chunks): still no barrier, and a thread
+// slowed by another process on its core does less of the work.
 #include <algorithm>
 #include <atomic>
 #include <numeric>
@@ -185,8 +185,8 @@ ThreadGrid choose_thread_grid(const GemmParams& p, int threads) {
 // A whole op(A) packed by each thread for gemm_column_chunks (see thread_buffer.h).
 struct WholeATag;
 
-// One A block (M <= MC, a convolution's usual GEMM) on several threads: each thread packs
-// all of A (as a 1 x T grid would), then takes chunks of B's panels from a shared counter
+// A small A (a convolution's usual GEMM) on several threads: each thread packs all of A
+// (as a 1 x T grid would), then takes chunks of B's panels from a shared counter
 // until none are left, each a 1/(2T) share of what is left (large chunks first, small
 // ones to even out the end). A thread that loses its core to another process for a
 // while (a shared machine) then computes fewer chunks instead of holding up the whole
@@ -222,10 +222,12 @@ void gemm_blocked(const GemmParams& p, const GemmKernels& kernels, int threads) 
     detail::parallel_region(1, [&](int, int) { gemm_serial(p, kernels, 0, p.m); });
     return;
   }
-  if (p.m <= MC && gemm_packed_a_floats(p.m, p.k) <= kMaxWholeAFloats) {
+  const ThreadGrid grid = choose_thread_grid(p, threads);
+  // Where every thread would pack all of A anyway (one A block, or a 1 x T grid) and A is
+  // small, deal the columns out in chunks instead of a fixed split.
+  if ((p.m <= MC || grid.rows == 1) && gemm_packed_a_floats(p.m, p.k) <= kMaxWholeAFloats) {
     return gemm_column_chunks(p, kernels, threads);
   }
-  const ThreadGrid grid = choose_thread_grid(p, threads);
   const int64_t m_panels = ceil_div(p.m, MR), n_panels = ceil_div(p.n, NR);
   detail::parallel_region(grid.rows * grid.cols, [&](int tid, int team) {
     // The runtime may grant fewer threads than asked: then each takes several blocks.
