@@ -50,11 +50,11 @@ void scale_and_epilogue(const GemmParams& p) {
   }
 }
 
-GemmUkernel active_ukernel() {
+GemmKernels active_kernels() {
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
-  if (active_isa() == Isa::Avx2) return gemm_ukernel_avx2_6x16;
+  if (active_isa() == Isa::Avx2) return {gemm_ukernel_avx2_6x16, gemm_edge_ukernel_avx2};
 #endif
-  return gemm_ukernel_ref_6x16;
+  return {gemm_ukernel_ref_6x16, gemm_edge_ukernel_ref};
 }
 
 // Threads worth waking for one GEMM: each must get kMinFmasPerThread multiply-adds.
@@ -64,7 +64,7 @@ int threads_for(const GemmParams& p, int available) {
   return static_cast<int>(std::max(1.0, std::min<double>(available, useful)));
 }
 
-void run_checked(const GemmParams& p, GemmUkernel ukernel, int threads) {
+void run_checked(const GemmParams& p, const GemmKernels& kernels, int threads) {
   if (p.m == 0 || p.n == 0) return;
   if (p.k == 0 || p.alpha == 0.0f) {
     detail::parallel_region(1, [&](int, int) { scale_and_epilogue(p); });
@@ -80,7 +80,7 @@ void run_checked(const GemmParams& p, GemmUkernel ukernel, int threads) {
     detail::parallel_region(threads, [&](int tid, int team) { rows(p, p.n * tid / team, p.n * (tid + 1) / team); });
     return;
   }
-  gemm_blocked(p, ukernel, threads);
+  gemm_blocked(p, kernels, threads);
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ void gemm(const GemmParams& params) { gemm_with_threads(params, get_num_threads(
 
 void gemm_with_threads(const GemmParams& params, int threads) {
   check_params(params);
-  run_checked(params, active_ukernel(), threads_for(params, threads));
+  run_checked(params, active_kernels(), threads_for(params, threads));
 }
 
 void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t stride_a, int64_t stride_b,
@@ -102,7 +102,7 @@ void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t strid
   FASTCNN_CHECK(batch <= 1 || stride_c >= c_extent, "gemm_strided_batched: stride_c=", stride_c,
                 " makes the outputs overlap (each C spans ", c_extent, " floats)");
   if (batch == 0) return;
-  const GemmUkernel ukernel = active_ukernel();
+  const GemmKernels kernels = active_kernels();
   const int threads = get_num_threads();
   auto item = [&](int64_t index) {
     GemmParams p = params;
@@ -114,13 +114,13 @@ void gemm_strided_batched(const GemmParams& params, int64_t batch, int64_t strid
   // Small matrices: one thread per matrix. Large ones: all threads inside each GEMM.
   if (threads_for(params, threads) == 1 && batch > 1) {
     detail::parallel_region(static_cast<int>(std::min<int64_t>(threads, batch)), [&](int tid, int team) {
-      for (int64_t index = tid; index < batch; index += team) run_checked(item(index), ukernel, 1);
+      for (int64_t index = tid; index < batch; index += team) run_checked(item(index), kernels, 1);
     });
     return;
   }
   for (int64_t index = 0; index < batch; ++index) {
     const GemmParams p = item(index);
-    run_checked(p, ukernel, threads_for(p, threads));
+    run_checked(p, kernels, threads_for(p, threads));
   }
 }
 

@@ -19,17 +19,37 @@ struct TileEpilogue {
   bool relu = false;
 };
 
-// Multiplies a packed MR x kc panel of A by a packed kc x NR panel of B into the MR x NR
-// tile at c (row stride ldc). Packed B panels are 32-byte aligned.
-using GemmUkernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+// Multiplies a packed MR x kc panel of A by a kc x NR panel of B into the MR x NR tile at
+// c (row stride ldc). Row k of the B panel is the NR floats at b_panel + k * ldb: ldb ==
+// NR for a packed panel, or B's own row stride when the frame reads B in place.
+using GemmUkernel = void (*)(int64_t kc, const float* a_panel, const float* b_panel, int64_t ldb, float* c,
                              int64_t ldc, const TileEpilogue& epilogue);
 
-void gemm_ukernel_ref_6x16(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+void gemm_ukernel_ref_6x16(int64_t kc, const float* a_panel, const float* b_panel, int64_t ldb, float* c,
                            int64_t ldc, const TileEpilogue& epilogue);
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
-void gemm_ukernel_avx2_6x16(int64_t kc, const float* a_panel, const float* b_panel, float* c,
+void gemm_ukernel_avx2_6x16(int64_t kc, const float* a_panel, const float* b_panel, int64_t ldb, float* c,
                             int64_t ldc, const TileEpilogue& epilogue);
 #endif
+
+// The same for an edge tile of mr x nr (1 <= mr <= MR, 1 <= nr <= NR, not both full):
+// panels laid out as for a full tile, but only the mr x nr values of C are read or
+// written (and of the biases), with the multiply-adds of the full kernel, in its order.
+using GemmEdgeUkernel = void (*)(int64_t mr, int64_t nr, int64_t kc, const float* a_panel, const float* b_panel,
+                                 int64_t ldb, float* c, int64_t ldc, const TileEpilogue& epilogue);
+
+void gemm_edge_ukernel_ref(int64_t mr, int64_t nr, int64_t kc, const float* a_panel, const float* b_panel,
+                           int64_t ldb, float* c, int64_t ldc, const TileEpilogue& epilogue);
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+void gemm_edge_ukernel_avx2(int64_t mr, int64_t nr, int64_t kc, const float* a_panel, const float* b_panel,
+                            int64_t ldb, float* c, int64_t ldc, const TileEpilogue& epilogue);
+#endif
+
+// The micro-kernels of one instruction set, for the frame.
+struct GemmKernels {
+  GemmUkernel tile;
+  GemmEdgeUkernel edge;
+};
 
 // Packs rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into MR-row panels: for each
 // k, the MR values of a column side by side; rows past M are zero.
@@ -37,10 +57,12 @@ void pack_a_block(const GemmParams& params, int64_t i0, int64_t mc, int64_t p0, 
                   float* packed);
 
 #if defined(FASTCNN_HAVE_AVX2_KERNELS)
-// The transposing packs of pack_a_block (A row-major) and pack_b_panels (B stored N x K)
-// for full panels, with 8x8 register transposes (gemm_pack_avx2.cpp).
-void pack_a_panel_rows_avx2(const float* a, int64_t lda, int64_t kc, float* dst);
+// The transposing packs of pack_a_block (A row-major, any panel) and pack_b_panels (B
+// stored N x K, full panels), with 8x8 register transposes, and the pack of the last,
+// partial panel of a B stored K x N with masked loads (gemm_pack_avx2.cpp).
+void pack_a_panel_rows_avx2(const float* a, int64_t lda, int64_t rows, int64_t kc, float* dst);
 void pack_b_panel_columns_avx2(const float* b, int64_t ldb, int64_t kc, float* panel);
+void pack_b_panel_rows_tail_avx2(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* panel);
 #endif
 
 // The K blocking of the frame, shared with gemm_pack_a: K cut into blocks of equal size
@@ -59,7 +81,7 @@ void pack_b_panels(const GemmParams& params, int64_t p0, int64_t kc, int64_t j0,
                    float* packed);
 
 // The five BLIS loops around `ukernel`, on up to `threads` threads. Requires m, n, k >= 1.
-void gemm_blocked(const GemmParams& params, GemmUkernel ukernel, int threads);
+void gemm_blocked(const GemmParams& params, const GemmKernels& kernels, int threads);
 
 // cpu::gemm on at most `threads` threads (fewer when the problem is small), for kernels
 // that split their own work across threads and call it with 1 from inside a region.

@@ -28,6 +28,9 @@ bool avx2_packs() {
 int64_t padded_rows(int64_t m) { return (m + MR - 1) / MR * MR; }
 
 void pack_a_panel(const GemmParams& p, int64_t i0, int64_t mr, int64_t p0, int64_t kc, float* dst) {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+  if (!p.trans_a && avx2_packs()) return pack_a_panel_rows_avx2(p.a + i0 * p.lda + p0, p.lda, mr, kc, dst);
+#endif
   if (mr < MR) std::fill(dst, dst + kc * MR, 0.0f);
   if (p.trans_a) {  // A stored K x M: each k's MR values are contiguous
     for (int64_t k = 0; k < kc; ++k) {
@@ -39,9 +42,6 @@ void pack_a_panel(const GemmParams& p, int64_t i0, int64_t mr, int64_t p0, int64
       }
     }
   } else {  // A stored M x K: read each row once, contiguously
-#if defined(FASTCNN_HAVE_AVX2_KERNELS)
-    if (mr == MR && avx2_packs()) return pack_a_panel_rows_avx2(p.a + i0 * p.lda + p0, p.lda, kc, dst);
-#endif
     for (int64_t i = 0; i < mr; ++i) {
       const float* src = p.a + (i0 + i) * p.lda + p0;
       for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
@@ -116,6 +116,9 @@ void pack_b_panels(const GemmParams& p, int64_t p0, int64_t kc, int64_t j0, int6
   if (tail) {
     const float* src = p.b + p0 * p.ldb + j0 + full_panels * NR;
     float* panel = dst + full_panels * NR * kc;
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+    if (avx2_packs()) return pack_b_panel_rows_tail_avx2(src, p.ldb, tail, kc, panel);
+#endif
     for (int64_t k = 0; k < kc; ++k) {
       for (int64_t j = 0; j < tail; ++j) panel[k * NR + j] = src[k * p.ldb + j];
       for (int64_t j = tail; j < NR; ++j) panel[k * NR + j] = 0.0f;

@@ -16,13 +16,13 @@ using gemm_config::NR;
 
 static_assert(MR == 6 && NR == 16, "the transposes below are written for 6x16 panels");
 
-// dst[k * MR + i] = a[i * lda + k] for a full panel (MR rows) and k < kc.
-void pack_a_panel_rows_avx2(const float* a, int64_t lda, int64_t kc, float* dst) {
+// dst[k * MR + i] = a[i * lda + k] for i < rows (1..MR) and k < kc; rows past `rows`
+// are zero.
+void pack_a_panel_rows_avx2(const float* a, int64_t lda, int64_t rows, int64_t kc, float* dst) {
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8) {
     __m256 r[8];
-    for (int i = 0; i < MR; ++i) r[i] = _mm256_loadu_ps(a + i * lda + k);
-    r[6] = r[7] = _mm256_setzero_ps();
+    for (int i = 0; i < 8; ++i) r[i] = i < rows ? _mm256_loadu_ps(a + i * lda + k) : _mm256_setzero_ps();
     transpose8x8(r);
     // Each column is stored 8 wide; its 2 extra floats land on the next column's first
     // two, which the next store overwrites. The panel's last column is stored 6 wide.
@@ -37,7 +37,7 @@ void pack_a_panel_rows_avx2(const float* a, int64_t lda, int64_t kc, float* dst)
     }
   }
   for (; k < kc; ++k) {
-    for (int64_t i = 0; i < MR; ++i) dst[k * MR + i] = a[i * lda + k];
+    for (int64_t i = 0; i < MR; ++i) dst[k * MR + i] = i < rows ? a[i * lda + k] : 0.0f;
   }
 }
 
@@ -55,6 +55,19 @@ void pack_b_panel_columns_avx2(const float* b, int64_t ldb, int64_t kc, float* p
   }
   for (; k < kc; ++k) {
     for (int64_t j = 0; j < NR; ++j) panel[k * NR + j] = b[j * ldb + k];
+  }
+}
+
+// panel[k * NR + j] = b[k * ldb + j] for j < cols (1..NR), zero past it, and k < kc: the
+// last panel of a B stored K x N, whose rows end inside it. Masked loads never touch
+// memory outside the lanes they load.
+void pack_b_panel_rows_tail_avx2(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* panel) {
+  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i left = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), index);
+  const __m256i right = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols) - 8), index);
+  for (int64_t k = 0; k < kc; ++k) {
+    _mm256_storeu_ps(panel + k * NR, _mm256_maskload_ps(b + k * ldb, left));
+    _mm256_storeu_ps(panel + k * NR + 8, _mm256_maskload_ps(b + k * ldb + 8, right));
   }
 }
 

@@ -6,6 +6,8 @@
 // with -mavx2 -mfma; only called when the CPU has both (cpu_features.cpp).
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
 
@@ -27,17 +29,14 @@ inline void store_half_row(__m256 acc, float* c, const TileEpilogue& ep, __m256 
   _mm256_storeu_ps(c, value);
 }
 
-}  // namespace
-
-void gemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                            const TileEpilogue& ep) {
-  // A 16-float row of C spans two cache lines unless 64-byte aligned (NumPy guarantees 16):
-  // fetch both while the FMAs run.
-  for (int i = 0; i < 6; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
-  }
-
+// The multiply-adds of one tile. kPacked: B is a packed panel (ldb == NR, 32-byte
+// aligned, already in L1); otherwise B is read in place, and its rows are prefetched a
+// few k ahead because the first A panel to meet them finds them in L2 or further.
+template <bool kPacked>
+inline __attribute__((always_inline)) void accumulate(int64_t kc, const float* a, const float* b, int64_t ldb,
+                                                      __m256 (&acc)[12]) {
+  if (kPacked) ldb = 16;
+  constexpr int64_t kAhead = 8;  // rows of B prefetched ahead when read in place
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -47,9 +46,13 @@ void gemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c
 
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+    const __m256 b0 = kPacked ? _mm256_load_ps(b) : _mm256_loadu_ps(b);
+    const __m256 b1 = kPacked ? _mm256_load_ps(b + 8) : _mm256_loadu_ps(b + 8);
     _mm_prefetch(reinterpret_cast<const char*>(a + 96), _MM_HINT_T0);  // A streams from L2; B sits in L1
+    if (!kPacked) {
+      _mm_prefetch(reinterpret_cast<const char*>(b + kAhead * ldb), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + kAhead * ldb + 15), _MM_HINT_T0);
+    }
     __m256 ai = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
@@ -69,8 +72,30 @@ void gemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, float* c
     c50 = _mm256_fmadd_ps(ai, b0, c50);
     c51 = _mm256_fmadd_ps(ai, b1, c51);
     a += 6;
-    b += 16;
+    b += ldb;
   }
+  acc[0] = c00, acc[1] = c01, acc[2] = c10, acc[3] = c11, acc[4] = c20, acc[5] = c21;
+  acc[6] = c30, acc[7] = c31, acc[8] = c40, acc[9] = c41, acc[10] = c50, acc[11] = c51;
+}
+
+}  // namespace
+
+void gemm_ukernel_avx2_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                            const TileEpilogue& ep) {
+  // A 16-float row of C spans two cache lines unless 64-byte aligned (NumPy guarantees 16):
+  // fetch both while the FMAs run.
+  for (int i = 0; i < 6; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 15), _MM_HINT_T0);
+  }
+  __m256 acc[12];
+  if (ldb == 16 && reinterpret_cast<uintptr_t>(b) % 32 == 0) {
+    accumulate<true>(kc, a, b, ldb, acc);
+  } else {
+    accumulate<false>(kc, a, b, ldb, acc);
+  }
+  const __m256 c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3], c20 = acc[4], c21 = acc[5];
+  const __m256 c30 = acc[6], c31 = acc[7], c40 = acc[8], c41 = acc[9], c50 = acc[10], c51 = acc[11];
 
   const TileEpilogue epilogue = ep;  // a local copy: stores to C cannot alias it
   const __m256 alpha = _mm256_set1_ps(epilogue.alpha);

@@ -9,18 +9,21 @@ namespace fastcnn::cpu {
 using gemm_config::MR;
 using gemm_config::NR;
 
-void gemm_ukernel_ref_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           const TileEpilogue& ep) {
+namespace {
+
+// The top-left mr x nr of a tile; inlined with constant sizes for the full tile.
+inline void tile_product(int64_t mr, int64_t nr, int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                         int64_t ldc, const TileEpilogue& ep) {
   float acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k) {
-    for (int64_t i = 0; i < MR; ++i) {
+    for (int64_t i = 0; i < mr; ++i) {
       const float a_ik = a[k * MR + i];
-      for (int64_t j = 0; j < NR; ++j) acc[i][j] += a_ik * b[k * NR + j];
+      for (int64_t j = 0; j < nr; ++j) acc[i][j] += a_ik * b[k * ldb + j];
     }
   }
-  for (int64_t i = 0; i < MR; ++i) {
+  for (int64_t i = 0; i < mr; ++i) {
     float* c_row = c + i * ldc;
-    for (int64_t j = 0; j < NR; ++j) {
+    for (int64_t j = 0; j < nr; ++j) {
       float value = ep.alpha * acc[i][j];
       if (ep.beta != 0.0f) value += ep.beta * c_row[j];
       if (ep.row_bias) value += ep.row_bias[i];
@@ -29,6 +32,18 @@ void gemm_ukernel_ref_6x16(int64_t kc, const float* a, const float* b, float* c,
       c_row[j] = value;
     }
   }
+}
+
+}  // namespace
+
+void gemm_ukernel_ref_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                           const TileEpilogue& ep) {
+  tile_product(MR, NR, kc, a, b, ldb, c, ldc, ep);
+}
+
+void gemm_edge_ukernel_ref(int64_t mr, int64_t nr, int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                           int64_t ldc, const TileEpilogue& ep) {
+  tile_product(mr, nr, kc, a, b, ldb, c, ldc, ep);
 }
 
 }  // namespace fastcnn::cpu
