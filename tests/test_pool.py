@@ -427,6 +427,9 @@ X4 = np.zeros((1, 1, 4, 4), np.float32)
     (lambda: ops.max_pool2d(X4, 2, dilation=0), ValueError, "dilation must be >= 1"),
     (lambda: ops.max_pool2d(X4, (2, 2, 2)), TypeError, "kernel_size must be an int or a sequence of 2"),
     (lambda: ops.max_pool2d(X4, 2.5), TypeError, "kernel_size must be an int"),
+    # a broadcast view of 2^59 floats as kernel_size: refused by its length, never copied (was MemoryError)
+    (lambda: ops.max_pool2d(X4, np.broadcast_to(np.float32(0), (2**31, 2**28))), TypeError,
+     "kernel_size must be an int or a sequence of 2"),
     (lambda: ops.max_pool2d(X4, 2, stride=1.5), TypeError, "stride must be an int"),
     (lambda: ops.max_pool2d(X4, 2, ceil_mode="yes"), TypeError, "ceil_mode must be a bool"),
     (lambda: ops.max_pool2d(np.zeros((1, 0, 4, 4), np.float32), 2), ValueError, r"input of shape \(1, 0, 4, 4\)"),

@@ -22,9 +22,10 @@ def as_tuple(value, n: int, op: str, name: str, minimum: int = 0) -> tuple[int, 
         values = (int(value),) * n
     else:
         try:
-            values = tuple(value)
+            length = len(value)  # before tuple(): a huge array (a broadcast view, say) must not be copied
         except TypeError:
             raise TypeError(f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}") from None
+        values = tuple(value) if length == n else ()
         if len(values) != n or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                                        for v in values):
             raise TypeError(f"{op}: {name} must be an int or a sequence of {n} ints, got {value!r}")

@@ -50,7 +50,7 @@ def conv2d_prepack(weight, stride=1, padding=0, dilation=1, groups=1, *, algorit
         if input_shape is None:
             raise ValueError(f"{op}: algorithm 'auto' depends on the input shape; pass input_shape=(N, C, H, W) "
                              "or name an algorithm")
-        shape = tuple(input_shape)
+        shape = tuple(input_shape) if hasattr(input_shape, "__len__") and len(input_shape) == 4 else ()
         if len(shape) != 4 or not all(isinstance(d, numbers.Integral) and d >= 0 for d in shape):
             raise ValueError(f"{op}: input_shape must be 4 ints >= 0 (N, C, H, W), got {input_shape!r}")
         _output_shape(op, shape, w.shape, g)  # a mismatched input is named here, not as a kernel error

@@ -129,10 +129,13 @@ def _check_window_args(op: str, in_hw, kernel_size, stride, padding, dilation, c
 
 def _input_shape(input_shape, op: str, grad_output: np.ndarray) -> tuple[int, int, int, int]:
     """input_shape (3 or 4 ints) checked against grad_output's batch and channels, as 4-D."""
-    try:
-        shape = tuple(int(d) for d in input_shape)
+    try:  # the length first: a huge array must not be walked
+        length = len(input_shape)
+        shape = tuple(int(d) for d in input_shape) if length in (3, 4) else None
     except TypeError:
         raise TypeError(f"{op}: input_shape must be a sequence of ints, got {input_shape!r}") from None
+    if shape is None:
+        raise ValueError(f"{op}: input_shape must have 3 or 4 entries, got {length}")
     if len(shape) != grad_output.ndim:
         raise ValueError(f"{op}: input_shape {shape_str(shape)} and grad_output {shape_str(grad_output.shape)} "
                          "must have the same number of dimensions")
@@ -254,8 +257,8 @@ def _output_size(output_size, in_hw, op: str) -> tuple[int, int]:
     if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
         size = (int(output_size), int(output_size))
     else:
-        try:
-            values = tuple(output_size)
+        try:  # the length first: a huge array must not be copied
+            values = tuple(output_size) if len(output_size) == 2 else ()
         except TypeError:
             raise TypeError(f"{op}: output_size must be an int or a pair of ints, got {output_size!r}") from None
         if len(values) != 2 or not all(v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool))
