@@ -139,7 +139,6 @@ void transform_and_pack_filters(const Kernels& kernels, const winograd::FilterSo
   struct BlockTag;
   constexpr int64_t kRowsPerBlock = 4 * gemm_config::MR;
   const int64_t inner = source.inner, packed_floats = gemm_packed_a_floats(outer, inner);
-  const int64_t padded_outer = packed_floats / inner, kc_max = gemm_kc_block(inner);
   const int64_t blocks = (outer + kRowsPerBlock - 1) / kRowsPerBlock;
   const int team_size = static_cast<int>(std::clamp<int64_t>(outer * inner / 4096, 1, std::min<int64_t>(threads, blocks)));
   detail::parallel_region(team_size, [&](int tid, int team) {
@@ -161,10 +160,7 @@ void transform_and_pack_filters(const Kernels& kernels, const winograd::FilterSo
         GemmParams gp;
         gp.m = rows, gp.k = inner, gp.n = 1;
         gp.a = u + xi * pairs, gp.lda = by_column ? rows : inner, gp.trans_a = by_column;
-        for (int64_t pc = 0; pc < inner; pc += kc_max) {
-          const int64_t kc = std::min(kc_max, inner - pc);
-          pack_a_block(gp, 0, rows, pc, kc, packed + xi * packed_floats + pc * padded_outer + row0 * kc);
-        }
+        gemm_pack_a_rows(gp, outer, row0, packed + xi * packed_floats);
       }
     }
   });

@@ -75,6 +75,11 @@ int64_t gemm_kc_block(int64_t k);
 // lays it out. Blocks are stored K block by K block, each holding every row's panels.
 const float* prepacked_a_block(const float* packed, int64_t m, int64_t row, int64_t pc, int64_t kc);
 
+// Rows [row0, row0 + p.m) of an m_total-row op(A) (p.a pointing at row row0; row0 a
+// multiple of MR) into their place in the whole buffer gemm_pack_a would fill, so that
+// row blocks can be packed apart (by different threads, or as they are produced).
+void gemm_pack_a_rows(const GemmParams& p, int64_t m_total, int64_t row0, float* packed);
+
 // Packs rows [p0, p0 + kc) and columns [j0, j0 + nc) of op(B) into NR-wide panels, one
 // after another: for each k, NR values side by side; columns past nc are zero.
 void pack_b_panels(const GemmParams& params, int64_t p0, int64_t kc, int64_t j0, int64_t nc,

@@ -77,10 +77,14 @@ void gemm_pack_a(const GemmParams& p, float* packed) {
   const int64_t a_cols = p.trans_a ? p.m : p.k;
   FASTCNN_CHECK(p.lda >= a_cols, "gemm_pack_a: lda=", p.lda, " is smaller than A's row length ", a_cols);
   FASTCNN_CHECK(p.a != nullptr && packed != nullptr, "gemm_pack_a: A or the packed buffer is null");
+  gemm_pack_a_rows(p, p.m, 0, packed);
+}
+
+void gemm_pack_a_rows(const GemmParams& p, int64_t m_total, int64_t row0, float* packed) {
   const int64_t kc_max = gemm_kc_block(p.k);
   for (int64_t pc = 0; pc < p.k; pc += kc_max) {
     const int64_t kc = std::min(kc_max, p.k - pc);
-    pack_a_block(p, 0, p.m, pc, kc, packed + pc * padded_rows(p.m));
+    pack_a_block(p, 0, p.m, pc, kc, packed + pc * padded_rows(m_total) + row0 * kc);
   }
 }
 
