@@ -140,11 +140,14 @@ def test_linear_gradients_same_bits_for_any_thread_count():
     _assert_bitwise_equal(_per_thread_count(run), "linear")
 
 
-@pytest.mark.parametrize("kind", ["max", "avg", "adaptive"])
+@pytest.mark.parametrize("kind", ["max", "avg", "adaptive", "global"])
 def test_pooling_backward_same_bits_for_any_thread_count(kind):
     rng = _rng(f"pool-{kind}")
     # Overlapping windows (3, stride 2), so backward adds several gradients into one input.
-    x = fastcnn.tensor(rng.standard_normal((8, 16, 33, 33), dtype=np.float32), requires_grad=True)
+    # Global pooling: 3 x 661 planes of 7 x 7, so thread shares split a group of 8 planes
+    # (the AVX2 kernel sums 8 planes side by side, the rest one by one).
+    shape = (3, 661, 7, 7) if kind == "global" else (8, 16, 33, 33)
+    x = fastcnn.tensor(rng.standard_normal(shape, dtype=np.float32), requires_grad=True)
     f = nn.functional
 
     def run():
@@ -153,8 +156,10 @@ def test_pooling_backward_same_bits_for_any_thread_count(kind):
             out = f.max_pool2d(x, 3, 2, padding=1)
         elif kind == "avg":
             out = f.avg_pool2d(x, 3, 2, padding=1, ceil_mode=True)
-        else:
+        elif kind == "adaptive":
             out = f.adaptive_avg_pool2d(x, (7, 5))
+        else:
+            out = f.adaptive_avg_pool2d(x, 1)
         out.backward(fastcnn.tensor(_rng(f"gy-{kind}").standard_normal(out.shape, dtype=np.float32)))
         return out.detach().numpy(), x.grad.numpy()
 

@@ -314,6 +314,9 @@ ADAPTIVE_CASES = [
     ((1, 1, 7, 7), (1, 1)), ((2, 3, 7, 9), (3, 4)), ((1, 3, 5, 5), (5, 5)), ((2, 1, 4, 6), (7, 9)),
     ((3, 3, 13, 11), (2, 5)), ((1, 1, 1, 1), (1, 1)), ((4, 64, 7, 7), (1, 1)), ((2, 20, 33, 35), (1, 1)),
     ((2, 3, 6, 8), (None, 3)),
+    # Global pooling of planes of 8 (no tail), 9 and 4 floats (too small for the AVX2
+    # kernel), in counts that leave planes over after groups of 8.
+    ((3, 5, 2, 4), (1, 1)), ((2, 13, 3, 3), (1, 1)), ((1, 11, 2, 2), (1, 1)),
     ((4, 16, 40, 41), (1, 1)), ((4, 24, 30, 31), (6, 6)),  # large enough for 2 threads
 ]
 

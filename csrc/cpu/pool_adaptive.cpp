@@ -1,13 +1,15 @@
 // Adaptive average pooling, NCHW float32: output cell (i, j) averages input rows
 // [floor(i*H/OH), ceil((i+1)*H/OH)) and columns likewise (torch's rule; windows may
 // overlap or differ in size). Global average pooling (1x1 output) is a plain sum per plane,
-// and its backward a fill. Portable code: the 8 independent partial sums vectorize.
+// and its backward a fill: AVX2 sums 8 planes side by side (pool_adaptive_avx2.cpp); the
+// portable sum keeps 8 independent partial sums, which vectorize.
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "common/check.h"
 #include "common/parallel.h"
+#include "cpu/pool_kernels.h"
 #include "fastcnn/pool.h"
 #include "fastcnn/runtime.h"
 
@@ -37,8 +39,9 @@ void check(const char* op, const AdaptivePool2dParams& p) {
   }
 }
 
-template <class PlaneFn>
-void for_each_plane(const AdaptivePool2dParams& p, const PlaneFn& fn) {
+// range_fn(begin, end) on each thread's share of the planes.
+template <class RangeFn>
+void for_each_plane_range(const AdaptivePool2dParams& p, const RangeFn& range_fn) {
   const int64_t planes = p.batch * p.channels;
   if (planes == 0) return;
   const int64_t elements = planes * (p.in_h * p.in_w + p.out_h * p.out_w);
@@ -46,6 +49,13 @@ void for_each_plane(const AdaptivePool2dParams& p, const PlaneFn& fn) {
   const int threads = static_cast<int>(std::min<int64_t>(get_num_threads(), useful));
   detail::parallel_region(threads, [&](int tid, int team) {
     const int64_t begin = planes * tid / team, end = planes * (tid + 1) / team;
+    if (begin < end) range_fn(begin, end);
+  });
+}
+
+template <class PlaneFn>
+void for_each_plane(const AdaptivePool2dParams& p, const PlaneFn& fn) {
+  for_each_plane_range(p, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) fn(plane);
   });
 }
@@ -68,6 +78,14 @@ void adaptive_avg_pool2d_forward(const AdaptivePool2dParams& p, const float* x, 
   check("adaptive_avg_pool2d", p);
   const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
   if (p.out_h == 1 && p.out_w == 1) {
+#if defined(FASTCNN_HAVE_AVX2_KERNELS)
+    if (active_isa() == Isa::Avx2 && in_plane >= 8) {
+      for_each_plane_range(p, [&](int64_t begin, int64_t end) {
+        global_avg_pool_planes_avx2(x + begin * in_plane, end - begin, in_plane, y + begin);
+      });
+      return;
+    }
+#endif
     const float count = static_cast<float>(in_plane);
     for_each_plane(p, [&](int64_t plane) { y[plane] = sum(x + plane * in_plane, in_plane) / count; });
     return;

@@ -68,6 +68,8 @@ void max_pool2d_rows_avx2(const Pool2dParams& p, const float* x, float* y, int64
 // pool_avg_avx2.cpp: the passes above for stride 1 and 2 (others: the portable ones).
 void avg_hsum_avx2(const float* row, int64_t k, int64_t stride, int64_t count, float* out);
 void avg_hscatter_avx2(const float* col, int64_t k, int64_t stride, int64_t offset, int64_t count, float* out);
+// pool_adaptive_avx2.cpp: y[i] = mean of the plane_size (>= 8) floats at x + i * plane_size.
+void global_avg_pool_planes_avx2(const float* x, int64_t planes, int64_t plane_size, float* y);
 #endif
 
 }  // namespace fastcnn::cpu
