@@ -254,6 +254,8 @@ def sum_pool2d_backward(grad_output: np.ndarray, input_shape, kernel_size, strid
 
 def _output_size(output_size, in_hw, op: str) -> tuple[int, int]:
     """torch's output_size: an int or a pair whose entries may be None (keep the input's)."""
+    if type(output_size) is int and output_size >= 1:  # the usual case, without the ABC checks below
+        return output_size, output_size
     if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
         size = (int(output_size), int(output_size))
     else:
