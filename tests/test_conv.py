@@ -400,6 +400,22 @@ def test_conv1d_matches_torch():
 
 # ---- the heuristic, forcing, workspace bounds --------------------------------------------
 
+@pytest.mark.parametrize("fn", [ops.conv2d_output_shape, ops.conv2d_algorithm, ops.conv2d_packed_algorithm],
+                         ids=lambda f: f.__name__)
+def test_shape_functions_refuse_what_is_not_a_shape(fn):
+    x, w = np.zeros((1, 3, 8, 8), np.float32), np.zeros((4, 3, 3, 3), np.float32)
+    # The arrays themselves: named by their shapes, never printed whole.
+    with pytest.raises(TypeError, match=r"input_shape must be a shape .* got an array of shape \(1, 3, 8, 8\)"):
+        fn(x, w)
+    with pytest.raises(TypeError, match="weight_shape must be a sequence of 4 ints"):
+        fn((1, 3, 8, 8), (4, 3, 3))
+    with pytest.raises(TypeError, match="input_shape must be a sequence of 4 ints"):
+        fn((1, 3, 8, 8.5), (4, 3, 3, 3))  # a float size was passed through as 6.0
+    with pytest.raises(ValueError, match=r"input_shape \(1, 3, 8, -8\) has a negative size"):
+        fn((1, 3, 8, -8), (4, 3, 3, 3))
+    assert fn(x.shape, list(w.shape)) == fn((1, 3, 8, 8), (4, 3, 3, 3))
+
+
 def test_heuristic_choices():
     assert ops.conv2d_algorithm((8, 32, 28, 28), (32, 1, 3, 3), 1, 1, 1, 32) == "depthwise"
     assert ops.conv2d_algorithm((8, 64, 56, 56), (256, 64, 1, 1)) == "gemm1x1"

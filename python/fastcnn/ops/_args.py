@@ -35,6 +35,23 @@ def as_tuple(value, n: int, op: str, name: str, minimum: int = 0) -> tuple[int, 
     return values
 
 
+def shape_tuple(value, ndim: int, op: str, name: str) -> tuple[int, ...]:
+    """A shape given as a sequence of ndim ints >= 0 (such as array.shape), as a tuple of ints."""
+    if isinstance(value, np.ndarray):  # an easy slip: the array itself instead of its .shape
+        raise TypeError(f"{op}: {name} must be a shape (a sequence of {ndim} ints, such as x.shape), "
+                        f"got an array of shape {shape_str(value.shape)}")
+    try:
+        length = len(value)  # before tuple(): a huge sequence must not be walked
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be a sequence of {ndim} ints, got {value!r}") from None
+    values = tuple(value) if length == ndim else ()
+    if len(values) != ndim or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{op}: {name} must be a sequence of {ndim} ints, got {value!r}")
+    if any(v < 0 for v in values):
+        raise ValueError(f"{op}: {name} {shape_str(values)} has a negative size")
+    return tuple(int(v) for v in values)
+
+
 def float32_array(x, op: str, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
     """x as a C-contiguous float32 ndarray (no copy when it already is one)."""
     if type(x) is np.ndarray and x.dtype is _F32 and (ndim is None or x.ndim == ndim or type(ndim) is tuple

@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from .. import backend
-from ._args import as_tuple, float32_array, shape_str
+from ._args import as_tuple, float32_array, shape_str, shape_tuple
 
 __all__ = [
     "CONV_ALGORITHMS",
@@ -129,14 +129,21 @@ def _geometry(op: str, input_shape, weight_shape, stride, padding, dilation, gro
     return dict(stride=stride, padding=pads, dilation=dilation, groups=int(groups))
 
 
+def _shape_args(op: str, input_shape, weight_shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The shapes a shape-level function (no arrays) is given, checked."""
+    return shape_tuple(input_shape, 4, op, "input_shape"), shape_tuple(weight_shape, 4, op, "weight_shape")
+
+
 def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1) -> tuple[int, ...]:
     """(N, K, OH, OW) with OH = floor((H + pad_top + pad_bottom - dilation*(R-1) - 1) / stride) + 1."""
+    input_shape, weight_shape = _shape_args("conv2d_output_shape", input_shape, weight_shape)
     g = _geometry("conv2d", input_shape, weight_shape, stride, padding, dilation, groups)
-    return _output_shape("conv2d", tuple(input_shape), tuple(weight_shape), g)
+    return _output_shape("conv2d", input_shape, weight_shape, g)
 
 
 def conv2d_algorithm(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1) -> str:
     """The algorithm "auto" uses for this convolution (the heuristic, made visible)."""
+    input_shape, weight_shape = _shape_args("conv2d_algorithm", input_shape, weight_shape)
     g = _geometry("conv2d", input_shape, weight_shape, stride, padding, dilation, groups)
     return backend._C.conv2d_choose_algorithm(list(input_shape), list(weight_shape), **g)
 

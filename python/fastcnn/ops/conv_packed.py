@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import backend
 from ._args import float32_array
-from .conv import _ACTIVATIONS, _algorithm, _geometry, _output_shape
+from .conv import _ACTIVATIONS, _algorithm, _geometry, _output_shape, _shape_args
 
 __all__ = ["Conv2dPacked", "conv2d_packed", "conv2d_packed_algorithm", "conv2d_prepack"]
 
@@ -31,6 +31,7 @@ Conv2dPacked = backend._C.Conv2dPacked
 
 def conv2d_packed_algorithm(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups=1) -> str:
     """The algorithm "auto" packs for, for inputs of this shape (see the module docstring)."""
+    input_shape, weight_shape = _shape_args("conv2d_packed_algorithm", input_shape, weight_shape)
     g = _geometry("conv2d_packed_algorithm", input_shape, weight_shape, stride, padding, dilation, groups)
     return backend._C.conv2d_choose_packed_algorithm(list(input_shape), list(weight_shape), **g)
 
