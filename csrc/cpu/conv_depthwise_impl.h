@@ -97,13 +97,22 @@ void backward_weight_plane(const Conv2dParams& p, const float* x, const float* g
 
 }  // namespace
 
-// Runs fn(plane) for planes [0, planes) across the kernel threads.
-template <class Fn>
-void for_each_plane(int64_t planes, int64_t work_per_plane, const Fn& fn) {
+// Runs range_fn(begin, end) on each kernel thread's share of planes [0, planes).
+template <class RangeFn>
+void for_each_plane_range(int64_t planes, int64_t work_per_plane, const RangeFn& range_fn) {
   const int64_t useful = std::max<int64_t>(1, planes * work_per_plane / (int64_t(1) << 15));
   const int threads = static_cast<int>(std::min<int64_t>({get_num_threads(), planes, useful}));
   detail::parallel_region(threads, [&](int tid, int team) {
-    for (int64_t i = planes * tid / team; i < planes * (tid + 1) / team; ++i) fn(i);
+    const int64_t begin = planes * tid / team, end = planes * (tid + 1) / team;
+    if (begin < end) range_fn(begin, end);
+  });
+}
+
+// Runs fn(plane) for planes [0, planes) across the kernel threads.
+template <class Fn>
+void for_each_plane(int64_t planes, int64_t work_per_plane, const Fn& fn) {
+  for_each_plane_range(planes, work_per_plane, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
   });
 }
 
