@@ -2,7 +2,7 @@
 //
 // The generic loops of conv_depthwise_impl.h (compiled here for AVX2 too) handle every
 // shape. The fast paths below first copy each input plane (one plane ahead of its use,
-// pipelined_planes) into a zero-padded, phase-split buffer: phase q of padded row i
+// pipelined) into a zero-padded, phase-split buffer: phase q of padded row i
 // holds padded columns q, q + stride, q + 2*stride, ... so the input under tap s for
 // output columns ow..ow+7 is one unaligned 8-float load, for any stride and dilation, with
 // no bounds checks. Output rows are computed up to 8 at a time in registers (8 independent
@@ -157,7 +157,7 @@ struct PlanePlan {
   // A slot: one phased plane, then one row of scratch for fill_phased.
   int64_t slot_floats() const { return buffer_floats() + layout.stride * layout.row_length; }
 
-  // Two slots (pipelined_planes fills one while reading the other) in this file's own
+  // Two slots (pipelined fills one while the other is read) in this file's own
   // buffer (no other kernel writes it). With zeros_kept they are zeroed only when the
   // layout of the data last copied into them differs.
   float* workspace() const {
