@@ -187,6 +187,10 @@ def test_gemm1x1_grouped(kernel_path):
     ((1, 2, 32, 32), (2, 1, 3, 3), 2, 1, 1), ((2, 3, 17, 21), (3, 1, 3, 3), 2, 1, 1),
     ((1, 2, 20, 35), (2, 1, 3, 3), 2, 0, 1), ((1, 2, 16, 16), (2, 1, 5, 5), 2, 2, 1),
     ((2, 3, 14, 14), (3, 1, 3, 3), 2, 1, 1), ((1, 2, 9, 11), (2, 1, 3, 3), 2, 1, 1),  # rows of 8 to 15
+    # strided backward data, grad_y spread over every other row or column: stride (2, 1),
+    # padding equal to the filter's reach (none left), dilation 2
+    ((1, 3, 12, 10), (3, 1, 3, 3), (2, 1), 1, 1), ((1, 2, 11, 9), (2, 1, 3, 3), 2, 2, 1),
+    ((1, 2, 12, 12), (2, 1, 5, 5), 2, 1, 2),
 ], ids=str)
 def test_depthwise_matches_reference(case, kernel_path, threads):
     x_shape, w_shape, stride, padding, dilation = case
@@ -329,6 +333,21 @@ def test_depthwise_buffer_reuse_across_layouts(kernel_path, threads):
         np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
         gy = rng.standard_normal(y.shape, dtype=np.float32)
         ops.conv2d_backward(gy, x, w, stride=stride, padding=padding, groups=8, algorithm="depthwise")
+
+
+def test_depthwise_strided_backward_after_a_dense_one(kernel_path, threads):
+    """Strided backward data spreads grad_y over every other row of the kept-zeros buffer.
+    Stride 1 and 2 on 9x9 (3x3, padding 1) lay that buffer out alike, but stride 1 writes
+    every row: the buffer must be zeroed again between them, either way round."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 8, 9, 9), dtype=np.float32)
+    w = rng.standard_normal((8, 1, 3, 3), dtype=np.float32)
+    for stride in (1, 2, 1, 2, 2, 1):  # backward passes only: a forward one would reset the buffer
+        gy = rng.standard_normal(ops.conv2d_output_shape(x.shape, w.shape, stride, 1, 1, 8), dtype=np.float32)
+        kw = dict(stride=stride, padding=1, groups=8, output_mask=(True, False, False))
+        got = ops.conv2d_backward(gy, x, w, **kw, algorithm="depthwise")[0]
+        expected = ops.conv2d_backward(gy, x, w, **kw, algorithm="im2col")[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5, err_msg=f"stride {stride}")
 
 
 def test_all_algorithms_agree_on_a_shape_they_share(kernel_path):

@@ -41,6 +41,9 @@ struct PhasedPlane {
 struct PlaneProblem {
   int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w;
   int64_t pad_top, pad_left;  // may be negative: a crop (backward data with big padding)
+  // The input is a smaller plane spread out with zeros between: its pixel (i, j) is this
+  // plane's (i * spread_h, j * spread_w) (backward data of a strided convolution).
+  int64_t spread_h = 1, spread_w = 1;
 
   // A row of 8 or more outputs ends with a chunk that overlaps the one before
   // (chunk_start), so reads stop at column max(out_w, 8) - 1 + reach: a 14-wide plane
@@ -164,10 +167,11 @@ struct PlanePlan {
     struct FillTag;
     struct Written {  // where the rows' data went: everything else is zero
       const float* buffer;
-      int64_t stride, row_length, rows, lead, pad_top, pad_left, in_h, in_w;
+      int64_t stride, row_length, rows, lead, pad_top, pad_left, in_h, in_w, spread_h, spread_w;
       bool operator==(const Written& o) const {
         return buffer == o.buffer && stride == o.stride && row_length == o.row_length && rows == o.rows && lead == o.lead &&
-               pad_top == o.pad_top && pad_left == o.pad_left && in_h == o.in_h && in_w == o.in_w;
+               pad_top == o.pad_top && pad_left == o.pad_left && in_h == o.in_h && in_w == o.in_w &&
+               spread_h == o.spread_h && spread_w == o.spread_w;
       }
     };
     thread_local Written zeroed_for;
@@ -176,7 +180,8 @@ struct PlanePlan {
       zeroed_for = Written{};  // this plan writes every float of the buffer
       return buffer;
     }
-    const Written wanted{buffer, layout.stride, layout.row_length, layout.rows, layout.lead, q.pad_top, q.pad_left, q.in_h, q.in_w};
+    const Written wanted{buffer,   layout.stride, layout.row_length, layout.rows, layout.lead, q.pad_top,
+                         q.pad_left, q.in_h,      q.in_w,            q.spread_h,  q.spread_w};
     if (!(zeroed_for == wanted)) {
       std::fill(buffer, buffer + 2 * slot_floats(), 0.0f);
       zeroed_for = wanted;
@@ -273,7 +278,8 @@ struct FlatPlan {
   alignas(32) int32_t keep[3][kFlatMaxPixels / 8][8];  // per tap column: lanes the copy keeps
 
   static bool fits(const PlaneProblem& q) {
-    return q.kernel_h == 3 && q.kernel_w == 3 && q.stride_h == 1 && q.stride_w == 1 && q.dilation_h == 1 &&
+    return q.spread_h == 1 && q.spread_w == 1 && q.kernel_h == 3 && q.kernel_w == 3 && q.stride_h == 1 &&
+           q.stride_w == 1 && q.dilation_h == 1 &&
            q.dilation_w == 1 && q.pad_top == 1 && q.pad_left == 1 && q.out_h == q.in_h && q.out_w == q.in_w &&
            q.in_w < 8 && q.in_h * q.in_w >= 8 && q.in_h * q.in_w <= kFlatMaxPixels;
   }
@@ -347,6 +353,33 @@ void fill_phased_slot(const PlanePlan& plan, const float* x, float* slot) {
   fill_phased(plan.q, plan.layout, x, slot, slot + plan.buffer_floats());
 }
 
+// A plane spread out (PlaneProblem::spread_h, spread_w of 1 or 2) into a slot of a
+// zeros_kept, stride-1 layout: the rows of x go to every spread_h-th row, their pixels to
+// every spread_w-th column with zeros written between; the rows between stay zero.
+void fill_spread_slot(const PlanePlan& plan, const float* x, float* slot) {
+  const PlaneProblem& q = plan.q;
+  const PhasedPlane& layout = plan.layout;
+  const int64_t rows = (q.in_h - 1) / q.spread_h + 1, width = (q.in_w - 1) / q.spread_w + 1;
+  const __m128 zero = _mm_setzero_ps();
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t row = i * q.spread_h + q.pad_top;
+    if (row < 0) continue;
+    if (row >= layout.rows) break;
+    const float* src = x + i * width;
+    // The last vector may write up to 7 zeros past the row's pixels: into its padding, the
+    // next row's head (zero, or written after) or the slot's scratch row.
+    float* dst = slot + row * layout.row_length + layout.lead + q.pad_left;
+    if (q.spread_w == 1) {
+      for (int64_t j = 0; j < width; j += 8) _mm256_storeu_ps(dst + j, load_padded(src, width, j, false));
+      continue;
+    }
+    for (int64_t j = 0; j < width; j += 4) {
+      const __m128 v = _mm256_castps256_ps128(load_padded(src, width, j, false));
+      _mm256_storeu_ps(dst + 2 * j, _mm256_set_m128(_mm_unpackhi_ps(v, zero), _mm_unpacklo_ps(v, zero)));
+    }
+  }
+}
+
 // One plane: y (out_h x out_w) = bias + the filter `w` (R x S, row-major) over the plane
 // filled into `buffer`.
 void forward_phased(const PlanePlan& plan, const float* buffer, const float* w, float bias, bool relu, float* y) {
@@ -382,6 +415,25 @@ PlaneProblem forward_problem(const Conv2dParams& p) {
 
 // The gradient with respect to x of a stride-1 depthwise convolution is itself one: the
 // flipped filter slid over grad_y, padded by the filter's reach minus the forward padding.
+// Backward data of a strided convolution: grad_y spread out by the stride, then a stride-1
+// correlation with the flipped filter as backward_data_problem.
+PlaneProblem spread_backward_data_problem(const Conv2dParams& p) {
+  PlaneProblem q{(p.out_h() - 1) * p.stride_h + 1,
+                 (p.out_w() - 1) * p.stride_w + 1,
+                 p.in_h,
+                 p.in_w,
+                 p.kernel_h,
+                 p.kernel_w,
+                 1,
+                 1,
+                 p.dilation_h,
+                 p.dilation_w,
+                 (p.kernel_h - 1) * p.dilation_h - p.pad_top,
+                 (p.kernel_w - 1) * p.dilation_w - p.pad_left};
+  q.spread_h = p.stride_h, q.spread_w = p.stride_w;
+  return q;
+}
+
 PlaneProblem backward_data_problem(const Conv2dParams& p) {
   return {p.out_h(), p.out_w(), p.in_h, p.in_w, p.kernel_h, p.kernel_w, 1, 1, p.dilation_h, p.dilation_w,
           (p.kernel_h - 1) * p.dilation_h - p.pad_top, (p.kernel_w - 1) * p.dilation_w - p.pad_left};
@@ -459,7 +511,8 @@ template <class Slots, class Fill, class Compute, class Filter>
 void pipelined_planes(const Conv2dParams& p, const PlaneProblem& q, const Slots& slots, int64_t slot_floats,
                       const float* x, float* y, bool relu, const Fill& fill, const Compute& compute,
                       const Filter& filter) {
-  const int64_t in_plane = q.in_h * q.in_w, out_plane = q.out_h * q.out_w;
+  const int64_t in_plane = ((q.in_h - 1) / q.spread_h + 1) * ((q.in_w - 1) / q.spread_w + 1);  // before spreading
+  const int64_t out_plane = q.out_h * q.out_w;
   for_each_plane_range(p.batch * p.in_channels, out_plane * q.kernel_h * q.kernel_w, [&](int64_t begin, int64_t end) {
     auto input_of = [&](int64_t plane) { return x + plane * in_plane; };
     pipelined(slots(), slot_floats, begin, end, input_of, fill, [&](const float* slot, int64_t plane) {
@@ -484,7 +537,7 @@ float* flat_slots(const FlatPlan& plan) {
 }
 
 // Every plane of `problem` under filter(plane, scratch, bias)'s taps, by the flat or the
-// phased path.
+// phased path (which alone takes spread planes, into a zeros_kept layout).
 template <class Filter>
 void all_planes(const Conv2dParams& p, const PlaneProblem& problem, const float* x, float* y, bool relu,
                 const Filter& filter) {
@@ -498,7 +551,10 @@ void all_planes(const Conv2dParams& p, const PlaneProblem& problem, const float*
     return pipelined_planes(p, problem, slots, 3 * plan.copy_floats, x, y, relu, fill, compute, filter);
   }
   const PlanePlan plan(problem);
-  auto fill = [&](const float* plane, float* slot) { fill_phased_slot(plan, plane, slot); };
+  const bool spread = problem.spread_h > 1 || problem.spread_w > 1;
+  auto fill = [&](const float* plane, float* slot) {
+    spread ? fill_spread_slot(plan, plane, slot) : fill_phased_slot(plan, plane, slot);
+  };
   auto compute = [&](const float* slot, const float* taps, float bias, bool r, float* out) {
     forward_phased(plan, slot, taps, bias, r, out);
   };
@@ -520,14 +576,23 @@ void depthwise_forward(const Conv2dParams& p, const float* x, const float* w, co
 }
 
 void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const float* w, float* grad_x) {
-  if (!fast_path_fits(p) || p.stride_h != 1 || p.stride_w != 1) return generic_backward_data(p, grad_y, w, grad_x);
+  if (!fast_path_fits(p)) return generic_backward_data(p, grad_y, w, grad_x);
   const int64_t taps = p.kernel_h * p.kernel_w;
-  all_planes(p, backward_data_problem(p), grad_y, grad_x, false, [&](int64_t plane, float* flipped, float& b) {
+  auto flipped_filter = [&](int64_t plane, float* flipped, float& b) {
     const int64_t c = plane % p.in_channels;
     for (int64_t t = 0; t < taps; ++t) flipped[t] = w[c * taps + taps - 1 - t];
     b = 0.0f;
     return static_cast<const float*>(flipped);
-  });
+  };
+  if (p.stride_h == 1 && p.stride_w == 1) return all_planes(p, backward_data_problem(p), grad_y, grad_x, false, flipped_filter);
+  // Strided: grad_y spread out by the stride (zeros between), then the stride-1 fast path.
+  // Three quarters of a stride-2 layer's multiply-adds meet zeros, and it still took a
+  // fifth of the generic loops' time (16x576x14x14: 2.8 -> 0.6 ms).
+  const PlaneProblem problem = spread_backward_data_problem(p);
+  if (p.stride_h > 2 || p.stride_w > 2 || !problem.phased().zeros_kept) {
+    return generic_backward_data(p, grad_y, w, grad_x);
+  }
+  all_planes(p, problem, grad_y, grad_x, false, flipped_filter);
 }
 
 void depthwise_backward_weight(const Conv2dParams& p, const float* x, const float* grad_y, float* grad_w) {
