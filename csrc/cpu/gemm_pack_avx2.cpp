@@ -5,6 +5,7 @@
 // each store writes 8 floats. The result is the same copy, bit for bit.
 #include <immintrin.h>
 
+#include "cpu/avx2_row_loads.h"
 #include "cpu/avx2_transpose.h"
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
@@ -62,9 +63,7 @@ void pack_b_panel_columns_avx2(const float* b, int64_t ldb, int64_t kc, float* p
 // last panel of a B stored K x N, whose rows end inside it. Masked loads never touch
 // memory outside the lanes they load.
 void pack_b_panel_rows_tail_avx2(const float* b, int64_t ldb, int64_t cols, int64_t kc, float* panel) {
-  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i left = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols)), index);
-  const __m256i right = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols) - 8), index);
+  const __m256i left = range_mask(0, cols), right = range_mask(8, cols);
   for (int64_t k = 0; k < kc; ++k) {
     _mm256_storeu_ps(panel + k * NR, _mm256_maskload_ps(b + k * ldb, left));
     _mm256_storeu_ps(panel + k * NR + 8, _mm256_maskload_ps(b + k * ldb + 8, right));

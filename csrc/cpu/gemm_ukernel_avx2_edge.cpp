@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "cpu/avx2_row_loads.h"
 #include "cpu/gemm_config.h"
 #include "cpu/gemm_kernels.h"
 
@@ -20,12 +21,6 @@ using gemm_config::NR;
 static_assert(MR == 6 && NR == 16, "these kernels are written for 6x16 panels");
 
 namespace {
-
-// Lanes [0, count) of a vector, for count in [0, 8].
-inline __m256i lane_mask(int64_t count) {
-  const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), index);
-}
 
 // R rows (1..6) and V vectors of 8 columns (1..2); the last vector holds `last_lanes`
 // (1..8) columns of C.
@@ -56,7 +51,7 @@ void edge_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float*
   const TileEpilogue epilogue = ep;  // a local copy: stores to C cannot alias it
   const __m256 alpha = _mm256_set1_ps(epilogue.alpha);
   const __m256 beta = _mm256_set1_ps(epilogue.beta);
-  const __m256i last_mask = lane_mask(last_lanes);
+  const __m256i last_mask = range_mask(0, last_lanes);
   const bool last_full = last_lanes == 8;
 #pragma GCC unroll 6
   for (int i = 0; i < R; ++i) {
