@@ -279,9 +279,9 @@ struct FlatPlan {
 
   static bool fits(const PlaneProblem& q) {
     return q.spread_h == 1 && q.spread_w == 1 && q.kernel_h == 3 && q.kernel_w == 3 && q.stride_h == 1 &&
-           q.stride_w == 1 && q.dilation_h == 1 &&
-           q.dilation_w == 1 && q.pad_top == 1 && q.pad_left == 1 && q.out_h == q.in_h && q.out_w == q.in_w &&
-           q.in_w < 8 && q.in_h * q.in_w >= 8 && q.in_h * q.in_w <= kFlatMaxPixels;
+           q.stride_w == 1 && q.dilation_h == 1 && q.dilation_w == 1 && q.pad_top == 1 && q.pad_left == 1 &&
+           q.out_h == q.in_h && q.out_w == q.in_w && q.in_w < 8 && q.in_h * q.in_w >= 8 &&
+           q.in_h * q.in_w <= kFlatMaxPixels;
   }
   explicit FlatPlan(const PlaneProblem& q)
       : width(q.in_w), pixels(q.in_h * q.in_w), vectors((pixels + 7) / 8), copy_floats(8 * vectors + 24) {
@@ -413,11 +413,10 @@ PlaneProblem forward_problem(const Conv2dParams& p) {
           p.dilation_h, p.dilation_w, p.pad_top, p.pad_left};
 }
 
-// The gradient with respect to x of a stride-1 depthwise convolution is itself one: the
-// flipped filter slid over grad_y, padded by the filter's reach minus the forward padding.
-// Backward data of a strided convolution: grad_y spread out by the stride, then a stride-1
-// correlation with the flipped filter as backward_data_problem.
-PlaneProblem spread_backward_data_problem(const Conv2dParams& p) {
+// The gradient with respect to x of a depthwise convolution is itself one, of stride 1:
+// the flipped filter slid over grad_y spread out by the stride (zeros between), padded
+// by the filter's reach minus the forward padding.
+PlaneProblem backward_data_problem(const Conv2dParams& p) {
   PlaneProblem q{(p.out_h() - 1) * p.stride_h + 1,
                  (p.out_w() - 1) * p.stride_w + 1,
                  p.in_h,
@@ -432,11 +431,6 @@ PlaneProblem spread_backward_data_problem(const Conv2dParams& p) {
                  (p.kernel_w - 1) * p.dilation_w - p.pad_left};
   q.spread_h = p.stride_h, q.spread_w = p.stride_w;
   return q;
-}
-
-PlaneProblem backward_data_problem(const Conv2dParams& p) {
-  return {p.out_h(), p.out_w(), p.in_h, p.in_w, p.kernel_h, p.kernel_w, 1, 1, p.dilation_h, p.dilation_w,
-          (p.kernel_h - 1) * p.dilation_h - p.pad_top, (p.kernel_w - 1) * p.dilation_w - p.pad_left};
 }
 
 // taps[r * S + s] += sum over the plane filled into `buffer` of grad_y * (input under tap
@@ -584,12 +578,12 @@ void depthwise_backward_data(const Conv2dParams& p, const float* grad_y, const f
     b = 0.0f;
     return static_cast<const float*>(flipped);
   };
-  if (p.stride_h == 1 && p.stride_w == 1) return all_planes(p, backward_data_problem(p), grad_y, grad_x, false, flipped_filter);
-  // Strided: grad_y spread out by the stride (zeros between), then the stride-1 fast path.
-  // Three quarters of a stride-2 layer's multiply-adds meet zeros, and it still took a
-  // fifth of the generic loops' time (16x576x14x14: 2.8 -> 0.6 ms).
-  const PlaneProblem problem = spread_backward_data_problem(p);
-  if (p.stride_h > 2 || p.stride_w > 2 || !problem.phased().zeros_kept) {
+  const PlaneProblem problem = backward_data_problem(p);
+  // Strided, grad_y is spread out with zeros between (fill_spread_slot, stride 2 and a
+  // zeros_kept layout only). Three quarters of a stride-2 layer's multiply-adds then meet
+  // zeros, and it still took a fifth of the generic loops' time (16x576x14x14: 2.8 -> 0.6 ms).
+  const bool strided = p.stride_h > 1 || p.stride_w > 1;
+  if (strided && (p.stride_h > 2 || p.stride_w > 2 || !problem.phased().zeros_kept)) {
     return generic_backward_data(p, grad_y, w, grad_x);
   }
   all_planes(p, problem, grad_y, grad_x, false, flipped_filter);
